@@ -1,0 +1,22 @@
+/*  gkx - the public interface of libgkx, gokart-exchange's library.
+    Part of gokart-exchange; MIT licence.
+*/
+#ifndef GKX_H_INCLUDED
+#define GKX_H_INCLUDED
+
+#include <gkx/alloc.h>
+#include <gkx/audit.h>
+#include <gkx/card.h>
+#include <gkx/codec.h>
+#include <gkx/config.h>
+#include <gkx/entry.h>
+#include <gkx/error.h>
+#include <gkx/export.h>
+#include <gkx/hlc.h>
+#include <gkx/identity.h>
+#include <gkx/keyfile.h>
+#include <gkx/kind.h>
+#include <gkx/logfile.h>
+#include <gkx/store.h>
+
+#endif

@@ -1,0 +1,158 @@
+/*  store - a node's partnerships and their logs, in LMDB.
+    Part of gokart-exchange; MIT licence.
+
+    One LMDB environment per node (DIR/store/). Named databases hold the
+    entries of every chain, each chain's head, the partnerships, equivocation
+    evidence and metadata (format version, the node's own id, its hybrid
+    clock). Every writing call is one write transaction: all of it happens or
+    none of it does. When the map fills, the transaction is aborted, the map
+    doubled and the call run again, so a growing store never fails for size.
+
+    append writes a local entry (seq, prev_hash, seen fields and clock set
+    here, then signed); ingest takes a counterparty's entry and applies every
+    ingest rule of the log (docs/log-format.md): membership, signature, seq
+    and prev_hash continuity, clock and cross-link checks. An entry already
+    held is a no-op; a different entry at a held seq is equivocation: both
+    are kept as evidence and the partnership is frozen.
+
+    A store is used from one thread at a time (the node's event loop owns
+    it); reads inside a call use short read-only transactions.
+*/
+#ifndef GKX_STORE_H_INCLUDED
+#define GKX_STORE_H_INCLUDED
+
+#include <gkx/entry.h>
+#include <gkx/error.h>
+#include <gkx/identity.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of the store's layout; a store of another version is refused. */
+#define GKX_STORE_FORMAT 1
+/* Initial LMDB map size; it doubles whenever it fills. */
+#define GKX_STORE_MAP_BYTES ((size_t) 64 << 20)
+
+typedef struct gkx_store gkx_store_t;
+
+/* Options for gkx_store_open; zero means the default. */
+typedef struct {
+    size_t map_bytes;                    /* initial map size */
+    uint64_t (*clock_ms) (void *arg);    /* wall clock in ms since the epoch */
+    void *clock_arg;
+} gkx_store_options_t;
+
+/* What the store knows of one partnership. */
+typedef struct {
+    uint8_t pid[GKX_ID_BYTES];
+    uint8_t advertiser[GKX_ID_BYTES];
+    uint8_t publisher[GKX_ID_BYTES];
+    int self_role;          /* this node's role in it: GKX_ROLE_* */
+    int is_frozen;          /* 1 once equivocation was seen */
+    uint64_t created_hlc;   /* the genesis entry's clock */
+} gkx_partnership_t;
+
+/* The newest entry of one chain. */
+typedef struct {
+    uint64_t seq;                   /* 0 when the chain is empty */
+    uint8_t hash[GKX_HASH_BYTES];   /* zeros when empty */
+    uint64_t hlc;
+    uint64_t seen_seq;
+} gkx_head_t;
+
+/* What gkx_store_ingest did with an entry. */
+typedef enum {
+    GKX_INGEST_APPENDED = 1,    /* new entry, stored */
+    GKX_INGEST_DUPLICATE = 2,   /* already held, nothing changed */
+} gkx_ingest_result_t;
+
+/* Opens or creates the store of node self_id in directory dir (created with
+   mode 0700 when missing). options may be NULL. Returns GKX_OK, GKX_EFORMAT
+   (another store version), GKX_EINVAL (a store of another node id), GKX_EIO
+   or GKX_ESTORE, with errbuf saying which. */
+GKX_NODISCARD int gkx_store_open (gkx_store_t **self_p, const char *dir,
+                                  const uint8_t self_id[GKX_ID_BYTES],
+                                  const gkx_store_options_t *options, char *errbuf);
+
+/* Closes the environment; accepts NULL; sets *self_p to NULL. */
+void gkx_store_close (gkx_store_t **self_p);
+
+/* The store's current map size in bytes (grows when it fills). */
+size_t gkx_store_map_bytes (const gkx_store_t *self);
+
+/* Creates a partnership as its advertiser (identity) with publisher: draws
+   the nonce, writes and signs the genesis entry. offer and policy are
+   canonical msgpack maps or NULL for empty ones. On success pid holds the
+   new partnership id and, if entry_p is not NULL, *entry_p the genesis entry
+   (the caller's). */
+GKX_NODISCARD int gkx_store_share (gkx_store_t *self, const gkx_identity_t *identity,
+                                   const uint8_t publisher[GKX_ID_BYTES],
+                                   const uint8_t *offer, size_t offer_len,
+                                   const uint8_t *policy, size_t policy_len,
+                                   uint8_t pid[GKX_ID_BYTES], gkx_entry_t **entry_p,
+                                   char *errbuf);
+
+/* Appends a local entry of kind with body (a canonical msgpack map) to this
+   node's chain of partnership pid. Returns GKX_OK, GKX_ENOTFOUND (no such
+   partnership), GKX_EFROZEN, GKX_EAHEAD (the counterparty holds entries of
+   ours that we lack: take them back first), or the entry layer's rejection
+   of the body. *entry_p, if not NULL, receives the entry (the caller's). */
+GKX_NODISCARD int gkx_store_append (gkx_store_t *self, const gkx_identity_t *identity,
+                                    const uint8_t pid[GKX_ID_BYTES], int kind,
+                                    const uint8_t *body, size_t body_len,
+                                    gkx_entry_t **entry_p, char *errbuf);
+
+/* Ingests one encoded entry received from peer (the connection's
+   authenticated node id, or NULL when the source is not a connection, as
+   for an import). A genesis entry for an unknown partnership creates it
+   when this node is its publisher. Returns GKX_OK with *result_p set, or the
+   rule broken: a decode code, GKX_ESIGNATURE, GKX_ENOTMEMBER, GKX_ENOTFOUND,
+   GKX_EFROZEN, GKX_EGAP, GKX_EPREV, GKX_ECLOCK, GKX_ECROSSLINK, GKX_EAHEAD,
+   or GKX_EEQUIVOCATION (evidence kept and partnership frozen, committed);
+   errbuf names it. Nothing but evidence is written on failure. */
+GKX_NODISCARD int gkx_store_ingest (gkx_store_t *self, const uint8_t *bytes, size_t len,
+                                    const uint8_t *peer, int *result_p, char *errbuf);
+
+/* Reads a partnership. Returns GKX_OK or GKX_ENOTFOUND. */
+GKX_NODISCARD int gkx_store_partnership (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                                         gkx_partnership_t *out);
+
+/* Calls fn for every partnership in pid order; stops early when fn returns
+   non-zero and returns that value, else GKX_OK (or GKX_ESTORE). */
+int gkx_store_partnerships (gkx_store_t *self,
+                            int (*fn) (const gkx_partnership_t *p, void *arg), void *arg);
+
+/* Reads the head of one chain (role GKX_ROLE_*). An empty chain has seq 0.
+   Returns GKX_OK or GKX_ENOTFOUND (no such partnership). */
+GKX_NODISCARD int gkx_store_head (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int role,
+                                  gkx_head_t *out);
+
+/* Reads the entry at seq of one chain into *entry_p (the caller's). Returns
+   GKX_OK or GKX_ENOTFOUND. */
+GKX_NODISCARD int gkx_store_get (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int role,
+                                 uint64_t seq, gkx_entry_t **entry_p);
+
+/* Calls fn for the entries of one chain from seq from_seq on, in order; the
+   entry is borrowed for the call. Stops early when fn returns non-zero and
+   returns that value; else GKX_OK or GKX_ESTORE. */
+int gkx_store_iterate (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int role,
+                       uint64_t from_seq,
+                       int (*fn) (const gkx_entry_t *entry, void *arg), void *arg);
+
+/* Calls fn for every evidence entry of a partnership (pairs of entries at
+   one author and seq), borrowed for the call. Returns as gkx_store_iterate. */
+int gkx_store_evidence (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                        int (*fn) (const gkx_entry_t *entry, void *arg), void *arg);
+
+/* The store's hybrid clock: the last value used or received. */
+uint64_t gkx_store_hlc (gkx_store_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

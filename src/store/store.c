@@ -1,0 +1,1096 @@
+/*  store - a node's partnerships and their logs, in LMDB.
+    Part of gokart-exchange; MIT licence.
+
+    Layout (all integers big-endian, so keys sort in chain order):
+      meta          "format" -> u32, "self" -> node id, "hlc" -> u64
+      partnerships  pid -> s_prec_t fields (see s_prec_encode)
+      heads         pid || role -> seq, hash, hlc, seen_seq
+      entries       pid || role || seq -> hash || hlc || entry bytes
+      evidence      pid || role || seq || hash -> entry bytes
+    Every write goes through s_write, which runs one function inside one
+    write transaction and, when LMDB reports the map full, aborts, doubles
+    the map and runs it again: the function must depend only on the
+    transaction's view, which the abort rolls back.
+*/
+#include <gkx/alloc.h>
+#include <gkx/hlc.h>
+#include <gkx/kind.h>
+#include <gkx/store.h>
+
+#include <assert.h>
+#include <errno.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* Internal result of a transaction body: the map is full, grow and retry. */
+#define S_MAP_FULL (-1)
+/* Readers LMDB admits at once (HTTP pool threads and tools). */
+#define S_MAX_READERS 512
+/* Named databases in the environment. */
+#define S_MAX_DBS 16
+/* Bytes of keys and fixed records. */
+#define S_HEAD_KEY_BYTES (GKX_ID_BYTES + 1)
+#define S_ENTRY_KEY_BYTES (GKX_ID_BYTES + 1 + 8)
+#define S_EVIDENCE_KEY_BYTES (S_ENTRY_KEY_BYTES + GKX_HASH_BYTES)
+#define S_HEAD_VALUE_BYTES (8 + GKX_HASH_BYTES + 8 + 8)
+#define S_ENTRY_PREFIX_BYTES (GKX_HASH_BYTES + 8)
+#define S_PREC_BYTES (3 + 2 * GKX_ID_BYTES + 8 + 8)
+/* Version byte of a partnership record. */
+#define S_PREC_VERSION 1
+
+/* An open store. */
+struct gkx_store {
+    MDB_env *env;
+    MDB_dbi meta;
+    MDB_dbi partnerships;
+    MDB_dbi heads;
+    MDB_dbi entries;
+    MDB_dbi evidence;
+    uint8_t self_id[GKX_ID_BYTES];          /* this node */
+    uint64_t (*clock_ms) (void *arg);       /* wall clock */
+    void *clock_arg;
+    char path[512];                         /* for messages */
+};
+
+/* A partnership record as stored. */
+typedef struct {
+    gkx_partnership_t pub;          /* what callers see */
+    uint64_t claimed_seq;           /* own seq the counterparty has seen */
+} s_prec_t;
+
+/* Writes a big-endian u64. */
+static void
+s_put_be64 (uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t) v;
+        v >>= 8;
+    }
+}
+
+/* Reads a big-endian u64. */
+static uint64_t
+s_get_be64 (const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+/* The wall clock, unless the caller supplied one. */
+static uint64_t
+s_default_clock (void *arg)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/* Maps an LMDB code to GKX_ESTORE (or S_MAP_FULL), writing its text. */
+static int
+s_mdb_fail (char *errbuf, int mdb_rc, const char *what)
+{
+    if (mdb_rc == MDB_MAP_FULL) {
+        return S_MAP_FULL;
+    }
+    return gkx_fail (errbuf, GKX_ESTORE, "store: %s: %s", what, mdb_strerror (mdb_rc));
+}
+
+/* Builds the heads key of one chain. */
+static void
+s_head_key (uint8_t key[S_HEAD_KEY_BYTES], const uint8_t pid[GKX_ID_BYTES], int role)
+{
+    memcpy (key, pid, GKX_ID_BYTES);
+    key[GKX_ID_BYTES] = (uint8_t) role;
+}
+
+/* Builds the entries key of one entry. */
+static void
+s_entry_key (uint8_t key[S_ENTRY_KEY_BYTES], const uint8_t pid[GKX_ID_BYTES], int role,
+             uint64_t seq)
+{
+    s_head_key (key, pid, role);
+    s_put_be64 (key + S_HEAD_KEY_BYTES, seq);
+}
+
+/* Encodes a partnership record. */
+static void
+s_prec_encode (uint8_t out[S_PREC_BYTES], const s_prec_t *rec)
+{
+    out[0] = S_PREC_VERSION;
+    out[1] = (uint8_t) rec->pub.self_role;
+    out[2] = (uint8_t) (rec->pub.is_frozen ? 1 : 0);
+    memcpy (out + 3, rec->pub.advertiser, GKX_ID_BYTES);
+    memcpy (out + 3 + GKX_ID_BYTES, rec->pub.publisher, GKX_ID_BYTES);
+    s_put_be64 (out + 3 + 2 * GKX_ID_BYTES, rec->pub.created_hlc);
+    s_put_be64 (out + 3 + 2 * GKX_ID_BYTES + 8, rec->claimed_seq);
+}
+
+/* Decodes a partnership record; returns GKX_ESTORE when it is damaged. */
+static int
+s_prec_decode (s_prec_t *rec, const uint8_t pid[GKX_ID_BYTES], const MDB_val *val)
+{
+    const uint8_t *p = val->mv_data;
+    if (val->mv_size != S_PREC_BYTES || p[0] != S_PREC_VERSION) {
+        return GKX_ESTORE;
+    }
+    memset (rec, 0, sizeof *rec);
+    memcpy (rec->pub.pid, pid, GKX_ID_BYTES);
+    rec->pub.self_role = p[1];
+    rec->pub.is_frozen = p[2];
+    memcpy (rec->pub.advertiser, p + 3, GKX_ID_BYTES);
+    memcpy (rec->pub.publisher, p + 3 + GKX_ID_BYTES, GKX_ID_BYTES);
+    rec->pub.created_hlc = s_get_be64 (p + 3 + 2 * GKX_ID_BYTES);
+    rec->claimed_seq = s_get_be64 (p + 3 + 2 * GKX_ID_BYTES + 8);
+    return GKX_OK;
+}
+
+/* Reads a partnership record in txn. */
+static int
+s_prec_get (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES], s_prec_t *rec,
+            char *errbuf)
+{
+    MDB_val key = {GKX_ID_BYTES, (void *) pid};
+    MDB_val val;
+    int rc = mdb_get (txn, self->partnerships, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        return gkx_fail (errbuf, GKX_ENOTFOUND, "store: unknown partnership");
+    }
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "reading a partnership");
+    }
+    if (s_prec_decode (rec, pid, &val) != GKX_OK) {
+        return gkx_fail (errbuf, GKX_ESTORE, "store: damaged partnership record");
+    }
+    return GKX_OK;
+}
+
+/* Writes a partnership record in txn. */
+static int
+s_prec_put (gkx_store_t *self, MDB_txn *txn, const s_prec_t *rec, char *errbuf)
+{
+    uint8_t buf[S_PREC_BYTES];
+    s_prec_encode (buf, rec);
+    MDB_val key = {GKX_ID_BYTES, (void *) rec->pub.pid};
+    MDB_val val = {sizeof buf, buf};
+    int rc = mdb_put (txn, self->partnerships, &key, &val, 0);
+    return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "writing a partnership");
+}
+
+/* Reads a chain head in txn; an absent head is the empty chain. */
+static int
+s_head_get (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES], int role,
+            gkx_head_t *head, char *errbuf)
+{
+    uint8_t kbuf[S_HEAD_KEY_BYTES];
+    s_head_key (kbuf, pid, role);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val;
+    memset (head, 0, sizeof *head);
+    int rc = mdb_get (txn, self->heads, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        return GKX_OK;
+    }
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "reading a head");
+    }
+    if (val.mv_size != S_HEAD_VALUE_BYTES) {
+        return gkx_fail (errbuf, GKX_ESTORE, "store: damaged head record");
+    }
+    const uint8_t *p = val.mv_data;
+    head->seq = s_get_be64 (p);
+    memcpy (head->hash, p + 8, GKX_HASH_BYTES);
+    head->hlc = s_get_be64 (p + 8 + GKX_HASH_BYTES);
+    head->seen_seq = s_get_be64 (p + 16 + GKX_HASH_BYTES);
+    return GKX_OK;
+}
+
+/* Stores an entry and moves its chain's head to it. */
+static int
+s_entry_put (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry, int role,
+             char *errbuf)
+{
+    size_t len;
+    const uint8_t *bytes = gkx_entry_bytes (entry, &len);
+    uint8_t kbuf[S_ENTRY_KEY_BYTES];
+    s_entry_key (kbuf, gkx_entry_pid (entry), role, gkx_entry_seq (entry));
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val = {S_ENTRY_PREFIX_BYTES + len, NULL};
+    int rc = mdb_put (txn, self->entries, &key, &val, MDB_RESERVE);
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "writing an entry");
+    }
+    uint8_t *out = val.mv_data;
+    memcpy (out, gkx_entry_hash (entry), GKX_HASH_BYTES);
+    s_put_be64 (out + GKX_HASH_BYTES, gkx_entry_hlc (entry));
+    memcpy (out + S_ENTRY_PREFIX_BYTES, bytes, len);
+
+    uint8_t hbuf[S_HEAD_VALUE_BYTES];
+    s_put_be64 (hbuf, gkx_entry_seq (entry));
+    memcpy (hbuf + 8, gkx_entry_hash (entry), GKX_HASH_BYTES);
+    s_put_be64 (hbuf + 8 + GKX_HASH_BYTES, gkx_entry_hlc (entry));
+    s_put_be64 (hbuf + 16 + GKX_HASH_BYTES, gkx_entry_seen_seq (entry));
+    uint8_t hkey[S_HEAD_KEY_BYTES];
+    s_head_key (hkey, gkx_entry_pid (entry), role);
+    MDB_val hk = {sizeof hkey, hkey};
+    MDB_val hv = {sizeof hbuf, hbuf};
+    rc = mdb_put (txn, self->heads, &hk, &hv, 0);
+    return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "writing a head");
+}
+
+/* Reads the hash and clock of a held entry; GKX_ENOTFOUND when absent. */
+static int
+s_entry_meta (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES], int role,
+              uint64_t seq, uint8_t hash[GKX_HASH_BYTES], uint64_t *hlc, char *errbuf)
+{
+    uint8_t kbuf[S_ENTRY_KEY_BYTES];
+    s_entry_key (kbuf, pid, role, seq);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val;
+    int rc = mdb_get (txn, self->entries, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        return GKX_ENOTFOUND;
+    }
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "reading an entry");
+    }
+    if (val.mv_size < S_ENTRY_PREFIX_BYTES) {
+        return gkx_fail (errbuf, GKX_ESTORE, "store: damaged entry record");
+    }
+    memcpy (hash, val.mv_data, GKX_HASH_BYTES);
+    *hlc = s_get_be64 ((const uint8_t *) val.mv_data + GKX_HASH_BYTES);
+    return GKX_OK;
+}
+
+/* Reads a u64 from meta; 0 when absent. */
+static int
+s_meta_u64 (gkx_store_t *self, MDB_txn *txn, const char *name, uint64_t *out, char *errbuf)
+{
+    MDB_val key = {strlen (name), (void *) name};
+    MDB_val val;
+    *out = 0;
+    int rc = mdb_get (txn, self->meta, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        return GKX_OK;
+    }
+    if (rc != 0 || val.mv_size != 8) {
+        return rc ? s_mdb_fail (errbuf, rc, "reading metadata")
+                  : gkx_fail (errbuf, GKX_ESTORE, "store: damaged metadata %s", name);
+    }
+    *out = s_get_be64 (val.mv_data);
+    return GKX_OK;
+}
+
+/* Writes a u64 to meta. */
+static int
+s_meta_put_u64 (gkx_store_t *self, MDB_txn *txn, const char *name, uint64_t value,
+                char *errbuf)
+{
+    uint8_t buf[8];
+    s_put_be64 (buf, value);
+    MDB_val key = {strlen (name), (void *) name};
+    MDB_val val = {8, buf};
+    int rc = mdb_put (txn, self->meta, &key, &val, 0);
+    return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "writing metadata");
+}
+
+/* Doubles the map; only called with no transaction open. */
+static int
+s_grow (gkx_store_t *self, char *errbuf)
+{
+    MDB_envinfo info;
+    mdb_env_info (self->env, &info);
+    int rc = mdb_env_set_mapsize (self->env, info.me_mapsize * 2);
+    return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "growing the map");
+}
+
+/* A transaction body: returns GKX_OK, a GKX_E* code or S_MAP_FULL. */
+typedef int (s_txn_fn) (gkx_store_t *self, MDB_txn *txn, void *ctx, char *errbuf);
+
+/* Codes whose writes (evidence, claims) are committed although the call fails. */
+static int
+s_commits_on_error (int rc)
+{
+    return rc == GKX_EEQUIVOCATION || rc == GKX_EAHEAD;
+}
+
+/* Runs fn in one write transaction, growing the map and retrying when full. */
+static int
+s_write (gkx_store_t *self, s_txn_fn *fn, void *ctx, char *errbuf)
+{
+    for (;;) {
+        MDB_txn *txn = NULL;
+        int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+        if (rc == MDB_MAP_RESIZED) {
+            rc = mdb_env_set_mapsize (self->env, 0);
+            if (rc == 0) {
+                continue;
+            }
+        }
+        if (rc != 0) {
+            return s_mdb_fail (errbuf, rc, "beginning a write transaction");
+        }
+        int result = fn (self, txn, ctx, errbuf);
+        if (result == S_MAP_FULL) {
+            mdb_txn_abort (txn);
+            rc = s_grow (self, errbuf);
+            if (rc != GKX_OK) {
+                return rc;
+            }
+            continue;
+        }
+        if (result != GKX_OK && !s_commits_on_error (result)) {
+            mdb_txn_abort (txn);
+            return result;
+        }
+        rc = mdb_txn_commit (txn);
+        if (rc == MDB_MAP_FULL) {
+            rc = s_grow (self, errbuf);
+            if (rc != GKX_OK) {
+                return rc;
+            }
+            continue;
+        }
+        if (rc != 0) {
+            return s_mdb_fail (errbuf, rc, "committing");
+        }
+        return result;
+    }
+}
+
+/* Begins a read-only transaction. */
+static int
+s_read_begin (gkx_store_t *self, MDB_txn **txn, char *errbuf)
+{
+    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        mdb_env_set_mapsize (self->env, 0);
+        rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn);
+    }
+    return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "beginning a read transaction");
+}
+
+/* Context of the open transaction: creates or checks the metadata. */
+typedef struct {
+    int format_found;
+    uint32_t format;
+} s_open_ctx_t;
+
+/* Records format and node id in a new store, or checks them in an old one. */
+static int
+s_open_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    (void) arg;
+    int rc = mdb_dbi_open (txn, "meta", MDB_CREATE, &self->meta);
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "partnerships", MDB_CREATE, &self->partnerships);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "heads", MDB_CREATE, &self->heads);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "entries", MDB_CREATE, &self->entries);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "evidence", MDB_CREATE, &self->evidence);
+    }
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "opening databases");
+    }
+    MDB_val key = {6, "format"};
+    MDB_val val;
+    rc = mdb_get (txn, self->meta, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        uint8_t fbuf[4] = {0, 0, 0, GKX_STORE_FORMAT};
+        MDB_val fval = {4, fbuf};
+        MDB_val skey = {4, "self"};
+        MDB_val sval = {GKX_ID_BYTES, self->self_id};
+        rc = mdb_put (txn, self->meta, &key, &fval, 0);
+        if (rc == 0) {
+            rc = mdb_put (txn, self->meta, &skey, &sval, 0);
+        }
+        return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "writing metadata");
+    }
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "reading metadata");
+    }
+    const uint8_t *f = val.mv_data;
+    uint32_t format = val.mv_size == 4
+        ? ((uint32_t) f[0] << 24 | (uint32_t) f[1] << 16 | (uint32_t) f[2] << 8 | f[3]) : 0;
+    if (format != GKX_STORE_FORMAT) {
+        return gkx_fail (errbuf, GKX_EFORMAT,
+                         "store %s has format version %u; this build reads version %d",
+                         self->path, format, GKX_STORE_FORMAT);
+    }
+    MDB_val skey = {4, "self"};
+    rc = mdb_get (txn, self->meta, &skey, &val);
+    if (rc != 0 || val.mv_size != GKX_ID_BYTES) {
+        return gkx_fail (errbuf, GKX_ESTORE, "store %s: node id missing", self->path);
+    }
+    if (memcmp (val.mv_data, self->self_id, GKX_ID_BYTES) != 0) {
+        return gkx_fail (errbuf, GKX_EINVAL, "store %s belongs to another node id", self->path);
+    }
+    return GKX_OK;
+}
+
+int
+gkx_store_open (gkx_store_t **self_p, const char *dir, const uint8_t self_id[GKX_ID_BYTES],
+                const gkx_store_options_t *options, char *errbuf)
+{
+    assert (self_p && dir && self_id);
+    if (mkdir (dir, 0700) != 0 && errno != EEXIST) {
+        return gkx_fail (errbuf, GKX_EIO, "store %s: cannot create: %s", dir, strerror (errno));
+    }
+    gkx_store_t *self = gkx_zalloc (sizeof *self);
+    snprintf (self->path, sizeof self->path, "%s", dir);
+    memcpy (self->self_id, self_id, GKX_ID_BYTES);
+    self->clock_ms = options && options->clock_ms ? options->clock_ms : s_default_clock;
+    self->clock_arg = options ? options->clock_arg : NULL;
+    size_t map_bytes = options && options->map_bytes ? options->map_bytes : GKX_STORE_MAP_BYTES;
+
+    int rc = mdb_env_create (&self->env);
+    if (rc == 0) {
+        rc = mdb_env_set_maxdbs (self->env, S_MAX_DBS);
+    }
+    if (rc == 0) {
+        rc = mdb_env_set_maxreaders (self->env, S_MAX_READERS);
+    }
+    if (rc == 0) {
+        rc = mdb_env_set_mapsize (self->env, map_bytes);
+    }
+    if (rc == 0) {
+        rc = mdb_env_open (self->env, dir, MDB_NOTLS, 0600);
+    }
+    if (rc != 0) {
+        rc = gkx_fail (errbuf, rc == ENOENT || rc == EACCES ? GKX_EIO : GKX_ESTORE,
+                       "store %s: cannot open: %s", dir, mdb_strerror (rc));
+        gkx_store_close (&self);
+        return rc;
+    }
+    /* A previous map may be larger than asked for; take whichever is larger. */
+    MDB_envinfo info;
+    mdb_env_info (self->env, &info);
+    if (info.me_mapsize < map_bytes) {
+        mdb_env_set_mapsize (self->env, map_bytes);
+    }
+    int dead = 0;
+    mdb_reader_check (self->env, &dead);
+    rc = s_write (self, s_open_txn, NULL, errbuf);
+    if (rc != GKX_OK) {
+        gkx_store_close (&self);
+        return rc;
+    }
+    *self_p = self;
+    return GKX_OK;
+}
+
+void
+gkx_store_close (gkx_store_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    if ((*self_p)->env) {
+        mdb_env_close ((*self_p)->env);
+    }
+    gkx_free (*self_p);
+    *self_p = NULL;
+}
+
+size_t
+gkx_store_map_bytes (const gkx_store_t *self)
+{
+    MDB_envinfo info;
+    mdb_env_info (self->env, &info);
+    return info.me_mapsize;
+}
+
+/* Role of author in a partnership, or 0 when not a member. */
+static int
+s_role_of (const s_prec_t *rec, const uint8_t author[GKX_ID_BYTES])
+{
+    if (memcmp (author, rec->pub.advertiser, GKX_ID_BYTES) == 0) {
+        return GKX_ROLE_ADVERTISER;
+    }
+    if (memcmp (author, rec->pub.publisher, GKX_ID_BYTES) == 0) {
+        return GKX_ROLE_PUBLISHER;
+    }
+    return 0;
+}
+
+/* The other member's role. */
+static int
+s_other_role (int role)
+{
+    return role == GKX_ROLE_ADVERTISER ? GKX_ROLE_PUBLISHER : GKX_ROLE_ADVERTISER;
+}
+
+/* Context of an append or a share. */
+typedef struct {
+    const gkx_identity_t *identity;
+    const uint8_t *pid;
+    int kind;
+    const uint8_t *body;
+    size_t body_len;
+    gkx_entry_t *entry;         /* out: the entry written */
+    /* share only */
+    const uint8_t *publisher;
+    const uint8_t *nonce;
+} s_append_ctx_t;
+
+/* Builds, signs and stores the next local entry of a chain. */
+static int
+s_append_entry (gkx_store_t *self, MDB_txn *txn, s_append_ctx_t *ctx, const s_prec_t *rec,
+                char *errbuf)
+{
+    gkx_head_t own;
+    gkx_head_t other;
+    uint64_t last_hlc;
+    int role = rec->pub.self_role;
+    int rc = s_head_get (self, txn, ctx->pid, role, &own, errbuf);
+    if (rc == GKX_OK) {
+        rc = s_head_get (self, txn, ctx->pid, s_other_role (role), &other, errbuf);
+    }
+    if (rc == GKX_OK) {
+        rc = s_meta_u64 (self, txn, "hlc", &last_hlc, errbuf);
+    }
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (own.seq < rec->claimed_seq) {
+        return gkx_fail (errbuf, GKX_EAHEAD,
+                         "store: the counterparty holds our entries up to seq %llu but we "
+                         "hold %llu; take them back before appending",
+                         (unsigned long long) rec->claimed_seq, (unsigned long long) own.seq);
+    }
+    gkx_entry_draft_t draft;
+    memset (&draft, 0, sizeof draft);
+    memcpy (draft.pid, ctx->pid, GKX_ID_BYTES);
+    memcpy (draft.author, gkx_identity_id (ctx->identity), GKX_ID_BYTES);
+    draft.seq = own.seq + 1;
+    memcpy (draft.prev_hash, own.hash, GKX_HASH_BYTES);
+    draft.seen_seq = other.seq;
+    memcpy (draft.seen_hash, other.hash, GKX_HASH_BYTES);
+    draft.hlc = gkx_hlc_send (last_hlc, self->clock_ms (self->clock_arg));
+    draft.kind = ctx->kind;
+    draft.body = ctx->body;
+    draft.body_len = ctx->body_len;
+    gkx_entry_destroy (&ctx->entry);
+    rc = gkx_entry_sign (&ctx->entry, &draft, ctx->identity, errbuf);
+    if (rc == GKX_OK) {
+        rc = s_entry_put (self, txn, ctx->entry, role, errbuf);
+    }
+    if (rc == GKX_OK) {
+        rc = s_meta_put_u64 (self, txn, "hlc", draft.hlc, errbuf);
+    }
+    return rc;
+}
+
+/* Transaction body of gkx_store_append. */
+static int
+s_append_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    s_append_ctx_t *ctx = arg;
+    s_prec_t rec;
+    int rc = s_prec_get (self, txn, ctx->pid, &rec, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (rec.pub.is_frozen) {
+        return gkx_fail (errbuf, GKX_EFROZEN, "store: the partnership is frozen (equivocation)");
+    }
+    if (ctx->kind == GKX_KIND_GENESIS) {
+        return gkx_fail (errbuf, GKX_EKIND, "store: a genesis entry is written by share only");
+    }
+    return s_append_entry (self, txn, ctx, &rec, errbuf);
+}
+
+int
+gkx_store_append (gkx_store_t *self, const gkx_identity_t *identity,
+                  const uint8_t pid[GKX_ID_BYTES], int kind, const uint8_t *body,
+                  size_t body_len, gkx_entry_t **entry_p, char *errbuf)
+{
+    assert (self && identity && pid && body);
+    assert (memcmp (gkx_identity_id (identity), self->self_id, GKX_ID_BYTES) == 0);
+    s_append_ctx_t ctx = {identity, pid, kind, body, body_len, NULL, NULL, NULL};
+    int rc = s_write (self, s_append_txn, &ctx, errbuf);
+    if (rc == GKX_OK && entry_p) {
+        *entry_p = ctx.entry;
+        ctx.entry = NULL;
+    }
+    gkx_entry_destroy (&ctx.entry);
+    return rc;
+}
+
+/* Transaction body of gkx_store_share: the partnership and its genesis. */
+static int
+s_share_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    s_append_ctx_t *ctx = arg;
+    s_prec_t rec;
+    memset (&rec, 0, sizeof rec);
+    memcpy (rec.pub.pid, ctx->pid, GKX_ID_BYTES);
+    memcpy (rec.pub.advertiser, self->self_id, GKX_ID_BYTES);
+    memcpy (rec.pub.publisher, ctx->publisher, GKX_ID_BYTES);
+    rec.pub.self_role = GKX_ROLE_ADVERTISER;
+    int rc = s_append_entry (self, txn, ctx, &rec, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    rec.pub.created_hlc = gkx_entry_hlc (ctx->entry);
+    return s_prec_put (self, txn, &rec, errbuf);
+}
+
+int
+gkx_store_share (gkx_store_t *self, const gkx_identity_t *identity,
+                 const uint8_t publisher[GKX_ID_BYTES], const uint8_t *offer, size_t offer_len,
+                 const uint8_t *policy, size_t policy_len, uint8_t pid[GKX_ID_BYTES],
+                 gkx_entry_t **entry_p, char *errbuf)
+{
+    assert (self && identity && publisher && pid);
+    if (memcmp (publisher, self->self_id, GKX_ID_BYTES) == 0) {
+        return gkx_fail (errbuf, GKX_EINVAL, "share: the publisher must be another node");
+    }
+    uint8_t nonce[GKX_NONCE_BYTES];
+    if (sodium_init () < 0) {
+        return gkx_fail (errbuf, GKX_EIO, "libsodium failed to initialise");
+    }
+    randombytes_buf (nonce, sizeof nonce);
+    gkx_partnership_id (pid, self->self_id, publisher, nonce);
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    gkx_genesis_body_encode (&body, self->self_id, publisher, nonce, offer, offer_len, policy,
+                             policy_len);
+    s_append_ctx_t ctx = {identity, pid, GKX_KIND_GENESIS, (const uint8_t *) body.data,
+                          body.size, NULL, publisher, nonce};
+    int rc = s_write (self, s_share_txn, &ctx, errbuf);
+    msgpack_sbuffer_destroy (&body);
+    if (rc == GKX_OK && entry_p) {
+        *entry_p = ctx.entry;
+        ctx.entry = NULL;
+    }
+    gkx_entry_destroy (&ctx.entry);
+    return rc;
+}
+
+/* Context of an ingest. */
+typedef struct {
+    const gkx_entry_t *entry;
+    const uint8_t *peer;
+    int result;
+} s_ingest_ctx_t;
+
+/* Keeps an entry as equivocation evidence. */
+static int
+s_evidence_put (gkx_store_t *self, MDB_txn *txn, const uint8_t *pid, int role, uint64_t seq,
+                const uint8_t *hash, const uint8_t *bytes, size_t len, char *errbuf)
+{
+    uint8_t kbuf[S_EVIDENCE_KEY_BYTES];
+    s_entry_key (kbuf, pid, role, seq);
+    memcpy (kbuf + S_ENTRY_KEY_BYTES, hash, GKX_HASH_BYTES);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val = {len, (void *) bytes};
+    int rc = mdb_put (txn, self->evidence, &key, &val, 0);
+    return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "writing evidence");
+}
+
+/* Records equivocation: both entries as evidence, the partnership frozen. */
+static int
+s_equivocation (gkx_store_t *self, MDB_txn *txn, s_prec_t *rec, int role,
+                const gkx_entry_t *entry, char *errbuf)
+{
+    const uint8_t *pid = gkx_entry_pid (entry);
+    uint64_t seq = gkx_entry_seq (entry);
+    uint8_t kbuf[S_ENTRY_KEY_BYTES];
+    s_entry_key (kbuf, pid, role, seq);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val held;
+    int rc = mdb_get (txn, self->entries, &key, &held);
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "reading the held entry");
+    }
+    size_t len;
+    const uint8_t *bytes = gkx_entry_bytes (entry, &len);
+    rc = s_evidence_put (self, txn, pid, role, seq, held.mv_data,
+                         (const uint8_t *) held.mv_data + S_ENTRY_PREFIX_BYTES,
+                         held.mv_size - S_ENTRY_PREFIX_BYTES, errbuf);
+    if (rc == GKX_OK) {
+        rc = s_evidence_put (self, txn, pid, role, seq, gkx_entry_hash (entry), bytes, len,
+                             errbuf);
+    }
+    if (rc == GKX_OK) {
+        rec->pub.is_frozen = 1;
+        rc = s_prec_put (self, txn, rec, errbuf);
+    }
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    return gkx_fail (errbuf, GKX_EEQUIVOCATION,
+                     "ingest: the %s signed two different entries at seq %llu; both kept as "
+                     "evidence and the partnership frozen",
+                     gkx_role_name (role), (unsigned long long) seq);
+}
+
+/* Finds the partnership of an entry, creating it from a genesis entry. */
+static int
+s_ingest_partnership (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry, s_prec_t *rec,
+                      char *errbuf)
+{
+    int rc = s_prec_get (self, txn, gkx_entry_pid (entry), rec, errbuf);
+    if (rc != GKX_ENOTFOUND) {
+        return rc;
+    }
+    if (gkx_entry_kind (entry) != GKX_KIND_GENESIS) {
+        return gkx_fail (errbuf, GKX_ENOTFOUND,
+                         "ingest: unknown partnership (its genesis entry has not arrived)");
+    }
+    memset (rec, 0, sizeof *rec);
+    memcpy (rec->pub.pid, gkx_entry_pid (entry), GKX_ID_BYTES);
+    gkx_genesis_members (entry, rec->pub.advertiser, rec->pub.publisher);
+    rec->pub.self_role = s_role_of (rec, self->self_id);
+    rec->pub.created_hlc = gkx_entry_hlc (entry);
+    if (rec->pub.self_role == 0) {
+        return gkx_fail (errbuf, GKX_ENOTMEMBER,
+                         "ingest: this node is not a member of the genesis's partnership");
+    }
+    return s_prec_put (self, txn, rec, errbuf);
+}
+
+/* Checks an entry's cross-link against the counterparty chain we hold. */
+static int
+s_check_crosslink (gkx_store_t *self, MDB_txn *txn, s_prec_t *rec, int role,
+                   const gkx_head_t *head, const gkx_entry_t *entry, char *errbuf)
+{
+    uint64_t seen = gkx_entry_seen_seq (entry);
+    int other = s_other_role (role);
+    if (seen < head->seen_seq) {
+        return gkx_fail (errbuf, GKX_ECROSSLINK,
+                         "ingest: seen_seq %llu goes back from %llu of the previous entry",
+                         (unsigned long long) seen, (unsigned long long) head->seen_seq);
+    }
+    if (seen == 0) {
+        return GKX_OK;
+    }
+    uint8_t hash[GKX_HASH_BYTES];
+    uint64_t hlc = 0;
+    int rc = s_entry_meta (self, txn, gkx_entry_pid (entry), other, seen, hash, &hlc, errbuf);
+    if (rc == GKX_ENOTFOUND) {
+        /* The author has seen more of the other chain than we hold. When that
+           chain is ours, we lost entries (a restored backup): remember the
+           claim so that append refuses until they are taken back. */
+        if (other == rec->pub.self_role && seen > rec->claimed_seq) {
+            rec->claimed_seq = seen;
+            rc = s_prec_put (self, txn, rec, errbuf);
+            if (rc != GKX_OK) {
+                return rc;
+            }
+        }
+        return gkx_fail (errbuf, GKX_EAHEAD,
+                         "ingest: the entry has seen %s seq %llu, which this node does not hold",
+                         gkx_role_name (other), (unsigned long long) seen);
+    }
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (memcmp (hash, gkx_entry_seen_hash (entry), GKX_HASH_BYTES) != 0) {
+        return gkx_fail (errbuf, GKX_ECROSSLINK,
+                         "ingest: seen_hash differs from the held %s entry at seq %llu",
+                         gkx_role_name (other), (unsigned long long) seen);
+    }
+    if (gkx_entry_hlc (entry) <= hlc) {
+        return gkx_fail (errbuf, GKX_ECLOCK,
+                         "ingest: hlc does not advance past the entry it has seen");
+    }
+    return GKX_OK;
+}
+
+/* Transaction body of gkx_store_ingest: every ingest rule, then the write. */
+static int
+s_ingest_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    s_ingest_ctx_t *ctx = arg;
+    const gkx_entry_t *entry = ctx->entry;
+    const uint8_t *pid = gkx_entry_pid (entry);
+    uint64_t seq = gkx_entry_seq (entry);
+    s_prec_t rec;
+    int rc = s_ingest_partnership (self, txn, entry, &rec, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    int role = s_role_of (&rec, gkx_entry_author (entry));
+    if (role == 0) {
+        return gkx_fail (errbuf, GKX_ENOTMEMBER,
+                         "ingest: the author is not a member of the partnership");
+    }
+    if (rec.pub.is_frozen) {
+        return gkx_fail (errbuf, GKX_EFROZEN, "ingest: the partnership is frozen (equivocation)");
+    }
+    if ((role == GKX_ROLE_ADVERTISER && seq == 1) != (gkx_entry_kind (entry) == GKX_KIND_GENESIS)) {
+        return gkx_fail (errbuf, GKX_EBODY,
+                         "ingest: the advertiser's chain, and only it, starts with the genesis");
+    }
+    gkx_head_t head;
+    rc = s_head_get (self, txn, pid, role, &head, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (seq <= head.seq) {
+        uint8_t hash[GKX_HASH_BYTES];
+        uint64_t hlc;
+        rc = s_entry_meta (self, txn, pid, role, seq, hash, &hlc, errbuf);
+        if (rc != GKX_OK) {
+            return rc == GKX_ENOTFOUND ? gkx_fail (errbuf, GKX_ESTORE, "store: chain has a hole") : rc;
+        }
+        if (memcmp (hash, gkx_entry_hash (entry), GKX_HASH_BYTES) == 0) {
+            ctx->result = GKX_INGEST_DUPLICATE;
+            return GKX_OK;
+        }
+        return s_equivocation (self, txn, &rec, role, entry, errbuf);
+    }
+    if (seq > head.seq + 1) {
+        return gkx_fail (errbuf, GKX_EGAP, "ingest: %s seq %llu, but the next expected is %llu",
+                         gkx_role_name (role), (unsigned long long) seq,
+                         (unsigned long long) head.seq + 1);
+    }
+    if (memcmp (gkx_entry_prev_hash (entry), head.hash, GKX_HASH_BYTES) != 0) {
+        return gkx_fail (errbuf, GKX_EPREV,
+                         "ingest: %s seq %llu: prev_hash is not the hash of seq %llu",
+                         gkx_role_name (role), (unsigned long long) seq,
+                         (unsigned long long) head.seq);
+    }
+    if (seq > 1 && gkx_entry_hlc (entry) <= head.hlc) {
+        return gkx_fail (errbuf, GKX_ECLOCK, "ingest: %s seq %llu: hlc does not advance",
+                         gkx_role_name (role), (unsigned long long) seq);
+    }
+    rc = s_check_crosslink (self, txn, &rec, role, &head, entry, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    uint64_t last_hlc;
+    rc = s_entry_put (self, txn, entry, role, errbuf);
+    if (rc == GKX_OK) {
+        rc = s_meta_u64 (self, txn, "hlc", &last_hlc, errbuf);
+    }
+    if (rc == GKX_OK) {
+        rc = s_meta_put_u64 (self, txn, "hlc",
+                             gkx_hlc_recv (last_hlc, gkx_entry_hlc (entry),
+                                           self->clock_ms (self->clock_arg)),
+                             errbuf);
+    }
+    ctx->result = GKX_INGEST_APPENDED;
+    return rc;
+}
+
+int
+gkx_store_ingest (gkx_store_t *self, const uint8_t *bytes, size_t len, const uint8_t *peer,
+                  int *result_p, char *errbuf)
+{
+    assert (self && bytes && result_p);
+    gkx_entry_t *entry = NULL;
+    int rc = gkx_entry_decode (&entry, bytes, len, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (peer && memcmp (peer, gkx_entry_author (entry), GKX_ID_BYTES) != 0) {
+        gkx_entry_destroy (&entry);
+        return gkx_fail (errbuf, GKX_ENOTMEMBER,
+                         "ingest: the entry's author is not the connection's peer");
+    }
+    rc = gkx_entry_verify (entry);
+    if (rc != GKX_OK) {
+        gkx_entry_destroy (&entry);
+        return gkx_fail (errbuf, rc, "ingest: the signature does not verify for the author");
+    }
+    s_ingest_ctx_t ctx = {entry, peer, 0};
+    rc = s_write (self, s_ingest_txn, &ctx, errbuf);
+    gkx_entry_destroy (&entry);
+    if (rc == GKX_OK) {
+        *result_p = ctx.result;
+    }
+    return rc;
+}
+
+int
+gkx_store_partnership (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                       gkx_partnership_t *out)
+{
+    MDB_txn *txn;
+    s_prec_t rec;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    rc = s_prec_get (self, txn, pid, &rec, NULL);
+    mdb_txn_abort (txn);
+    if (rc == GKX_OK) {
+        *out = rec.pub;
+    }
+    return rc == S_MAP_FULL ? GKX_ESTORE : rc;
+}
+
+int
+gkx_store_partnerships (gkx_store_t *self,
+                        int (*fn) (const gkx_partnership_t *p, void *arg), void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cursor;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (mdb_cursor_open (txn, self->partnerships, &cursor) != 0) {
+        mdb_txn_abort (txn);
+        return GKX_ESTORE;
+    }
+    MDB_val key;
+    MDB_val val;
+    int result = GKX_OK;
+    int mrc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
+    while (mrc == 0) {
+        s_prec_t rec;
+        if (key.mv_size != GKX_ID_BYTES || s_prec_decode (&rec, key.mv_data, &val) != GKX_OK) {
+            result = GKX_ESTORE;
+            break;
+        }
+        result = fn (&rec.pub, arg);
+        if (result != 0) {
+            break;
+        }
+        mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    mdb_txn_abort (txn);
+    return result;
+}
+
+int
+gkx_store_head (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int role,
+                gkx_head_t *out)
+{
+    MDB_txn *txn;
+    s_prec_t rec;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    rc = s_prec_get (self, txn, pid, &rec, NULL);
+    if (rc == GKX_OK) {
+        rc = s_head_get (self, txn, pid, role, out, NULL);
+    }
+    mdb_txn_abort (txn);
+    return rc == S_MAP_FULL ? GKX_ESTORE : rc;
+}
+
+/* Decodes a stored entry value (hash || hlc || bytes). */
+static int
+s_decode_value (const MDB_val *val, gkx_entry_t **entry_p)
+{
+    if (val->mv_size < S_ENTRY_PREFIX_BYTES) {
+        return GKX_ESTORE;
+    }
+    int rc = gkx_entry_decode (entry_p, (const uint8_t *) val->mv_data + S_ENTRY_PREFIX_BYTES,
+                               val->mv_size - S_ENTRY_PREFIX_BYTES, NULL);
+    return rc == GKX_OK ? GKX_OK : GKX_ESTORE;
+}
+
+int
+gkx_store_get (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int role, uint64_t seq,
+               gkx_entry_t **entry_p)
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    uint8_t kbuf[S_ENTRY_KEY_BYTES];
+    s_entry_key (kbuf, pid, role, seq);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val;
+    int mrc = mdb_get (txn, self->entries, &key, &val);
+    if (mrc == 0) {
+        rc = s_decode_value (&val, entry_p);
+    }
+    else {
+        rc = mrc == MDB_NOTFOUND ? GKX_ENOTFOUND : GKX_ESTORE;
+    }
+    mdb_txn_abort (txn);
+    return rc;
+}
+
+/* Walks the records of dbi whose keys start with prefix, in key order. */
+static int
+s_scan (gkx_store_t *self, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len,
+        const uint8_t *start, size_t start_len, size_t value_skip,
+        int (*fn) (const gkx_entry_t *entry, void *arg), void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cursor;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (mdb_cursor_open (txn, dbi, &cursor) != 0) {
+        mdb_txn_abort (txn);
+        return GKX_ESTORE;
+    }
+    MDB_val key = {start_len, (void *) start};
+    MDB_val val;
+    int result = GKX_OK;
+    int mrc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
+    while (mrc == 0 && key.mv_size >= prefix_len && memcmp (key.mv_data, prefix, prefix_len) == 0) {
+        gkx_entry_t *entry = NULL;
+        if (val.mv_size < value_skip
+            || gkx_entry_decode (&entry, (const uint8_t *) val.mv_data + value_skip,
+                                 val.mv_size - value_skip, NULL) != GKX_OK) {
+            result = GKX_ESTORE;
+            break;
+        }
+        result = fn (entry, arg);
+        gkx_entry_destroy (&entry);
+        if (result != 0) {
+            break;
+        }
+        mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    mdb_txn_abort (txn);
+    return result;
+}
+
+int
+gkx_store_iterate (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int role,
+                   uint64_t from_seq, int (*fn) (const gkx_entry_t *entry, void *arg),
+                   void *arg)
+{
+    uint8_t start[S_ENTRY_KEY_BYTES];
+    s_entry_key (start, pid, role, from_seq);
+    return s_scan (self, self->entries, start, S_HEAD_KEY_BYTES, start, sizeof start,
+                   S_ENTRY_PREFIX_BYTES, fn, arg);
+}
+
+int
+gkx_store_evidence (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                    int (*fn) (const gkx_entry_t *entry, void *arg), void *arg)
+{
+    return s_scan (self, self->evidence, pid, GKX_ID_BYTES, pid, GKX_ID_BYTES, 0, fn, arg);
+}
+
+uint64_t
+gkx_store_hlc (gkx_store_t *self)
+{
+    MDB_txn *txn;
+    uint64_t hlc = 0;
+    if (s_read_begin (self, &txn, NULL) == GKX_OK) {
+        if (s_meta_u64 (self, txn, "hlc", &hlc, NULL) != GKX_OK) {
+            hlc = 0;
+        }
+        mdb_txn_abort (txn);
+    }
+    return hlc;
+}
