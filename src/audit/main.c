@@ -112,7 +112,7 @@ s_report_json (const char *path, const gkx_logfile_t *log, const gkx_audit_repor
         }
         json_array_append_new (defects, row);
     }
-    return json_pack ("{s:s, s:o, s:o, s:o, s:I, s:b, s:o}", "file", path, "partnership",
+    return json_pack ("{s:s, s:o, s:o, s:o, s:I, s:b, s:o, s:o}", "file", path, "partnership",
                       s_hex (h->pid), "exported_by", s_hex (h->exported_by), "exported_at",
                       s_time (h->exported_at_ms << GKX_HLC_COUNTER_BITS), "entries",
                       (json_int_t) gkx_logfile_count (log), "sound",
