@@ -115,16 +115,34 @@ cli_init (int argc, char **argv, const char *dir)
         fprintf (stderr, "gkx init: --role must be advertiser or publisher, not '%s'\n", role);
         return CLI_USAGE;
     }
+    const char *api = init.api_listen ? init.api_listen : GKX_CONFIG_DEFAULT_API;
+    const char *port = strrchr (api, ':');
+    if (!port || port == api || port[1] == '\0' || strspn (port + 1, "0123456789") != strlen (port + 1)) {
+        fprintf (stderr, "gkx init: --api must be HOST:PORT, not '%s'\n", api);
+        return CLI_USAGE;
+    }
+    /* Issuing a throwaway card checks name, e-mail and endpoint before
+       anything is written, so a refused init leaves no half-made node. */
+    char errbuf[GKX_ERRBUF_BYTES];
+    gkx_identity_t *identity = gkx_identity_new ();
+    gkx_card_t *card = NULL;
+    gkx_card_info_t probe = {init.role, init.name, init.listen ? init.listen : GKX_CONFIG_DEFAULT_LISTEN,
+                             init.email ? init.email : "", NULL, 0, NULL, 0, 0};
+    if (gkx_card_issue (&card, identity, &probe, errbuf) != GKX_OK) {
+        gkx_identity_destroy (&identity);
+        fprintf (stderr, "gkx init: %s\n", errbuf);
+        return CLI_USAGE;
+    }
+    gkx_card_destroy (&card);
     if (mkdir (dir, 0700) != 0 && errno != EEXIST) {
+        gkx_identity_destroy (&identity);
         return cli_fail ("cannot create %s: %s", dir, strerror (errno));
     }
     if (s_is_node (dir)) {
+        gkx_identity_destroy (&identity);
         return cli_fail ("%s already holds a node; refusing to overwrite it", dir);
     }
-    char errbuf[GKX_ERRBUF_BYTES];
-    gkx_identity_t *identity = gkx_identity_new ();
     gkx_config_t *config = NULL;
-    gkx_card_t *card = NULL;
     gkx_store_t *store = NULL;
     char store_dir[4096];
     snprintf (store_dir, sizeof store_dir, "%s/store", dir);

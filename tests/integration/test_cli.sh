@@ -3,7 +3,7 @@
 # Part of gokart-exchange; MIT licence.
 . "$(dirname "$0")/lib.sh"
 
-plan 22
+plan 24
 
 A="$T/adv"
 
@@ -106,6 +106,15 @@ ok "an unknown config key is refused with its line" t_bad_config
 
 t_bad_role() { run 2 "$T/b.out" "$GKX" init --dir "$T/x" --role mayor --name X && contains "$T/b.out" "advertiser or publisher"; }
 ok "init refuses an unknown role" t_bad_role
+
+t_bad_listen() {
+    run 2 "$T/b.out" "$GKX" init --dir "$T/y" --role publisher --name Y --listen http://x:1 &&
+    contains "$T/b.out" "tcp://host:port" && [ ! -e "$T/y" ]
+}
+ok "init refuses a bad endpoint and writes nothing" t_bad_listen
+
+t_bad_api() { run 2 "$T/b.out" "$GKX" init --dir "$T/y" --role publisher --name Y --api 8080 && contains "$T/b.out" "HOST:PORT" && [ ! -e "$T/y" ]; }
+ok "init refuses a bad API address and writes nothing" t_bad_api
 
 t_log_list() { run 0 "$T/l.out" "$GKX" --dir "$A" log list && contains "$T/l.out" "PARTNERSHIP" && run 0 "$T/l.json" "$GKX" --dir "$A" log list --json && contains "$T/l.json" "[]"; }
 ok "log list on an empty store, table and --json" t_log_list
