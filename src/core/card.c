@@ -13,6 +13,7 @@
 
 #include <assert.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A verified card: its fields and its encoded bytes. */
@@ -123,7 +124,7 @@ s_check_endpoint (const char *endpoint, char *errbuf)
     const char *colon = strrchr (endpoint, ':');
     if (strncmp (endpoint, "tcp://", 6) != 0 || !colon || colon < endpoint + 7
         || colon[1] == '\0' || strspn (colon + 1, "0123456789") != strlen (colon + 1)
-        || strlen (colon + 1) > 5) {
+        || strlen (colon + 1) > 5 || atoi (colon + 1) < 1 || atoi (colon + 1) > 65535) {
         return gkx_fail (errbuf, GKX_EINVAL,
                          "card.endpoint: \"%.100s\" is not of the form tcp://host:port", endpoint);
     }
@@ -137,6 +138,10 @@ s_check_fields (const gkx_card_t *self, char *errbuf)
     int rc;
     if (!gkx_role_name (self->role)) {
         return gkx_fail (errbuf, GKX_EINVAL, "card.role: must be advertiser or publisher");
+    }
+    /* JSON carries the timestamp as a signed 64-bit integer. */
+    if (self->timestamp_ms > (uint64_t) INT64_MAX) {
+        return gkx_fail (errbuf, GKX_EINVAL, "card.timestamp: out of range");
     }
     rc = s_check_text ("name", self->name, 1, errbuf);
     if (rc != GKX_OK) {
@@ -301,6 +306,11 @@ s_get_list (const msgpack_object *map, const char *key, char ***out, size_t *cou
         items[i] = gkx_zalloc (item->via.str.size + 1);
         memcpy (items[i], item->via.str.ptr, item->via.str.size);
         *count = i + 1;
+        /* A NUL would cut the item short when the fields are re-packed to
+           verify, so "FR\0x" would pass under the signature of "FR". */
+        if (strlen (items[i]) != item->via.str.size) {
+            return gkx_fail (errbuf, GKX_EINVAL, "card.%s[%u]: contains a NUL byte", key, i);
+        }
     }
     return GKX_OK;
 }

@@ -177,10 +177,15 @@ s_path_child (char *out, size_t out_len, const char *path, const char *key,
     }
 }
 
-int
-gkx_codec_check (const msgpack_object *obj, const char *path, char *errbuf)
+/* Checks one value at a nesting depth; see gkx_codec_check. */
+static int
+s_check (const msgpack_object *obj, const char *path, int depth, char *errbuf)
 {
     char child[GKX_ERRBUF_BYTES];
+    if (depth > GKX_CODEC_MAX_DEPTH) {
+        return gkx_fail (errbuf, GKX_ETOOBIG, "%s: nested deeper than %d levels", path,
+                         GKX_CODEC_MAX_DEPTH);
+    }
     switch (obj->type) {
         case MSGPACK_OBJECT_NIL:
         case MSGPACK_OBJECT_BOOLEAN:
@@ -212,7 +217,7 @@ gkx_codec_check (const msgpack_object *obj, const char *path, char *errbuf)
             }
             for (uint32_t i = 0; i < obj->via.array.size; i++) {
                 s_path_child (child, sizeof child, path, NULL, 0, (long) i);
-                int rc = gkx_codec_check (&obj->via.array.ptr[i], child, errbuf);
+                int rc = s_check (&obj->via.array.ptr[i], child, depth + 1, errbuf);
                 if (rc != GKX_OK) {
                     return rc;
                 }
@@ -244,7 +249,7 @@ gkx_codec_check (const msgpack_object *obj, const char *path, char *errbuf)
                     }
                 }
                 s_path_child (child, sizeof child, path, key, key_len, 0);
-                int rc = gkx_codec_check (&kv->val, child, errbuf);
+                int rc = s_check (&kv->val, child, depth + 1, errbuf);
                 if (rc != GKX_OK) {
                     return rc;
                 }
@@ -253,6 +258,12 @@ gkx_codec_check (const msgpack_object *obj, const char *path, char *errbuf)
         default:
             return gkx_fail (errbuf, GKX_ETYPE, "%s: ext types are not allowed", path);
     }
+}
+
+int
+gkx_codec_check (const msgpack_object *obj, const char *path, char *errbuf)
+{
+    return s_check (obj, path, 0, errbuf);
 }
 
 int

@@ -64,14 +64,14 @@ gkx_identity_open (gkx_identity_t **self_p,
     gkx_identity_t *self = s_alloc ();
     memcpy (self->secrets, sign_secret, GKX_SIGN_SECRET_BYTES);
     memcpy (self->secrets + GKX_SIGN_SECRET_BYTES, curve_secret, GKX_CURVE_KEY_BYTES);
-    uint8_t derived[GKX_ID_BYTES];
-    crypto_sign_ed25519_sk_to_pk (self->id, self->secrets);
-    crypto_sign_seed_keypair (derived, self->secrets, self->secrets);
     /* The secret key embeds its public half; a mismatch means a damaged file. */
-    int consistent = memcmp (derived, sign_secret + 32, GKX_ID_BYTES) == 0;
+    uint8_t derived_pk[GKX_ID_BYTES];
+    uint8_t derived_sk[GKX_SIGN_SECRET_BYTES];
+    crypto_sign_seed_keypair (derived_pk, derived_sk, sign_secret);
+    sodium_memzero (derived_sk, sizeof derived_sk);
+    memcpy (self->id, derived_pk, GKX_ID_BYTES);
     crypto_scalarmult_base (self->curve_public, self->secrets + GKX_SIGN_SECRET_BYTES);
-    memcpy (self->secrets, sign_secret, GKX_SIGN_SECRET_BYTES);
-    if (!consistent) {
+    if (memcmp (derived_pk, sign_secret + 32, GKX_ID_BYTES) != 0) {
         gkx_identity_destroy (&self);
         return GKX_EINVAL;
     }
