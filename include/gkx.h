@@ -17,6 +17,8 @@
 #include <gkx/keyfile.h>
 #include <gkx/kind.h>
 #include <gkx/logfile.h>
+#include <gkx/merge.h>
+#include <gkx/offer.h>
 #include <gkx/store.h>
 
 #endif

@@ -1,0 +1,1535 @@
+/*  test_store - the LMDB store: open, share, append, the ingest rules,
+    equivocation, map growth, crash safety and the hybrid clock.
+    Part of gokart-exchange; MIT licence.
+
+    Every case runs real LMDB environments in temporary directories. The
+    usual cast is two nodes, A the advertiser and B the publisher, each with
+    its own identity and store; entries travel between them as their encoded
+    bytes, the way a replication link carries them. Malicious entries are
+    built by hand with gkx_entry_sign and the right author's key, so each
+    refusal is the store's, not the entry layer's.
+*/
+#include "testutil.h"
+
+#include <gkx/codec.h>
+#include <gkx/entry.h>
+#include <gkx/hlc.h>
+#include <gkx/identity.h>
+#include <gkx/kind.h>
+#include <gkx/store.h>
+
+#include <assert.h>
+#include <errno.h>
+#include <lmdb.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+
+/* Milliseconds of a fixed moment for tests that set the clock by hand. */
+#define T0 1795491556923ULL
+/* A small initial map, so that a few thousand entries must grow it. */
+#define S_SMALL_MAP_BYTES ((size_t) 64 << 10)
+/* Entries appended by the map growth test, and the padding of each body. */
+#define S_GROWTH_ENTRIES 2500
+#define S_PAD_BYTES 1000
+/* Rounds of the crash test, and how many committed appends the parent
+   waits for in each before it kills the writer (base + random part). */
+#define S_CRASH_ROUNDS 5
+#define S_CRASH_MIN_SEQS 100
+#define S_CRASH_EXTRA_SEQS 200
+/* Longest random pause before the kill, in microseconds. */
+#define S_CRASH_MAX_DELAY_US 3000
+
+/* A wall clock that the test sets by hand. */
+typedef struct {
+    uint64_t now_ms;
+} s_clock_t;
+
+/* One node under test. */
+typedef struct {
+    gkx_identity_t *identity;       /* its keys */
+    gkx_store_t *store;             /* its open store, or NULL */
+    gkx_store_options_t options;    /* what the store is opened with */
+    char root[PATH_MAX];            /* temporary directory, removed at the end */
+    char dir[PATH_MAX + 16];        /* the store's directory, root/store */
+} s_node_t;
+
+/* Reads the hand-set clock. */
+static uint64_t
+s_clock_read (void *arg)
+{
+    return ((const s_clock_t *) arg)->now_ms;
+}
+
+/* Opens (or reopens) a node's store, asserting success. */
+static void
+s_node_reopen (s_node_t *node)
+{
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    gkx_store_close (&node->store);
+    int rc = gkx_store_open (&node->store, node->dir, gkx_identity_id (node->identity),
+                             &node->options, errbuf);
+    ck_assert_msg (rc == GKX_OK, "open %s: %s (%s)", node->dir, gkx_errname (rc), errbuf);
+}
+
+/* Creates a node with a fresh identity and an open store in a new
+   temporary directory; options may be NULL. */
+static void
+s_node_open (s_node_t *node, const gkx_store_options_t *options)
+{
+    memset (node, 0, sizeof *node);
+    node->identity = gkx_identity_new ();
+    if (options) {
+        node->options = *options;
+    }
+    gkx_test_tmpdir (node->root);
+    snprintf (node->dir, sizeof node->dir, "%s/store", node->root);
+    s_node_reopen (node);
+}
+
+/* Closes the store, removes the temporary directory, frees the keys. */
+static void
+s_node_destroy (s_node_t *node)
+{
+    gkx_store_close (&node->store);
+    gkx_test_rmtree (node->root);
+    gkx_identity_destroy (&node->identity);
+}
+
+/* Copies one file. */
+static void
+s_copy_file (const char *from, const char *to)
+{
+    FILE *in = fopen (from, "rb");
+    ck_assert_msg (in != NULL, "cannot read %s", from);
+    FILE *out = fopen (to, "wb");
+    ck_assert_msg (out != NULL, "cannot write %s", to);
+    char buf[65536];
+    for (;;) {
+        size_t n = fread (buf, 1, sizeof buf, in);
+        if (n == 0) {
+            break;
+        }
+        ck_assert (fwrite (buf, 1, n, out) == n);
+    }
+    ck_assert (ferror (in) == 0);
+    fclose (in);
+    ck_assert (fclose (out) == 0);
+}
+
+/* Makes copy a second node with the same identity and a copy of node's
+   store as it is now (taken with the store closed, like a backup). */
+static void
+s_node_clone (s_node_t *copy, s_node_t *node)
+{
+    memset (copy, 0, sizeof *copy);
+    ck_assert (gkx_identity_open (&copy->identity, gkx_identity_sign_secret (node->identity),
+                                  gkx_identity_curve_secret (node->identity))
+               == GKX_OK);
+    copy->options = node->options;
+    gkx_test_tmpdir (copy->root);
+    snprintf (copy->dir, sizeof copy->dir, "%s/store", copy->root);
+    ck_assert (mkdir (copy->dir, 0700) == 0);
+
+    gkx_store_close (&node->store);
+    char from[PATH_MAX + 32];
+    char to[PATH_MAX + 32];
+    snprintf (from, sizeof from, "%s/data.mdb", node->dir);
+    snprintf (to, sizeof to, "%s/data.mdb", copy->dir);
+    s_copy_file (from, to);
+    s_node_reopen (node);
+    s_node_reopen (copy);
+}
+
+/* Encodes the canonical map {key: value} into sbuf (initialised here). */
+static void
+s_body_uint (msgpack_sbuffer *sbuf, const char *key, uint64_t value)
+{
+    msgpack_sbuffer_init (sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, sbuf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 1);
+    gkx_codec_pack_cstr (&pk, key);
+    msgpack_pack_uint64 (&pk, value);
+}
+
+/* Encodes the canonical map {"n": n, "pad": <pad_len bytes>} into sbuf
+   (initialised here). */
+static void
+s_body_pad (msgpack_sbuffer *sbuf, uint64_t n, size_t pad_len)
+{
+    uint8_t pad[S_PAD_BYTES];
+    assert (pad_len <= sizeof pad);
+    memset (pad, (int) (n & 0xff), pad_len);
+    msgpack_sbuffer_init (sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, sbuf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 2);
+    gkx_codec_pack_cstr (&pk, "n");
+    msgpack_pack_uint64 (&pk, n);
+    gkx_codec_pack_cstr (&pk, "pad");
+    gkx_codec_pack_bin (&pk, pad, pad_len);
+}
+
+/* Appends an entry of kind with body to node's chain, asserting success;
+   returns the entry (the caller's). */
+static gkx_entry_t *
+s_append (s_node_t *node, const uint8_t pid[GKX_ID_BYTES], int kind, const uint8_t *body,
+          size_t body_len)
+{
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    gkx_entry_t *entry = NULL;
+    int rc = gkx_store_append (node->store, node->identity, pid, kind, body, body_len, &entry,
+                               errbuf);
+    ck_assert_msg (rc == GKX_OK, "append: %s (%s)", gkx_errname (rc), errbuf);
+    ck_assert (entry != NULL);
+    return entry;
+}
+
+/* Appends the edit {"payout": amount}; returns the entry (the caller's). */
+static gkx_entry_t *
+s_edit (s_node_t *node, const uint8_t pid[GKX_ID_BYTES], uint64_t amount)
+{
+    msgpack_sbuffer body;
+    s_body_uint (&body, "payout", amount);
+    gkx_entry_t *entry = s_append (node, pid, GKX_KIND_EDIT, (const uint8_t *) body.data,
+                                   body.size);
+    msgpack_sbuffer_destroy (&body);
+    return entry;
+}
+
+/* Appends an ack; returns the entry (the caller's). */
+static gkx_entry_t *
+s_ack (s_node_t *node, const uint8_t pid[GKX_ID_BYTES])
+{
+    return s_append (node, pid, GKX_KIND_ACK, gkx_ack_body, sizeof gkx_ack_body);
+}
+
+/* Ships an entry's bytes to node as received from peer; returns the ingest
+   code, *result_p the outcome (0 when refused). */
+static int
+s_ship (s_node_t *to, const gkx_entry_t *entry, const uint8_t *peer, int *result_p,
+        char *errbuf)
+{
+    size_t len;
+    const uint8_t *bytes = gkx_entry_bytes (entry, &len);
+    *result_p = 0;
+    return gkx_store_ingest (to->store, bytes, len, peer, result_p, errbuf);
+}
+
+/* Ships an entry from its author and asserts it is stored as new. */
+static void
+s_deliver (s_node_t *to, const gkx_entry_t *entry)
+{
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int result;
+    int rc = s_ship (to, entry, gkx_entry_author (entry), &result, errbuf);
+    ck_assert_msg (rc == GKX_OK, "ingest seq %llu: %s (%s)",
+                   (unsigned long long) gkx_entry_seq (entry), gkx_errname (rc), errbuf);
+    ck_assert_int_eq (result, GKX_INGEST_APPENDED);
+}
+
+/* Ships an entry from its author and asserts it is refused with code and
+   a message containing text; the chain's head must not move. */
+static void
+s_refuse (s_node_t *to, const gkx_entry_t *entry, int code, const char *text)
+{
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int result;
+    gkx_head_t before;
+    gkx_head_t after;
+    const uint8_t *pid = gkx_entry_pid (entry);
+    int known = gkx_store_head (to->store, pid, GKX_ROLE_ADVERTISER, &before) == GKX_OK;
+    int rc = s_ship (to, entry, gkx_entry_author (entry), &result, errbuf);
+    ck_assert_msg (rc == code, "ingest seq %llu: expected %s, got %s (%s)",
+                   (unsigned long long) gkx_entry_seq (entry), gkx_errname (code),
+                   gkx_errname (rc), errbuf);
+    ck_assert_int_eq (result, 0);
+    ck_assert_msg (strstr (errbuf, text) != NULL, "message '%s' lacks '%s'", errbuf, text);
+    if (known) {
+        ck_assert (gkx_store_head (to->store, pid, GKX_ROLE_ADVERTISER, &after) == GKX_OK);
+        ck_assert_uint_eq (after.seq, before.seq);
+        ck_assert_mem_eq (after.hash, before.hash, GKX_HASH_BYTES);
+    }
+}
+
+/* A shares an offer with B and B ingests the genesis; pid receives the
+   partnership id. Returns the genesis entry (the caller's). */
+static gkx_entry_t *
+s_partner (s_node_t *a, s_node_t *b, uint8_t pid[GKX_ID_BYTES])
+{
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    gkx_entry_t *genesis = NULL;
+    int rc = gkx_store_share (a->store, a->identity, gkx_identity_id (b->identity), NULL, 0,
+                              NULL, 0, pid, &genesis, errbuf);
+    ck_assert_msg (rc == GKX_OK, "share: %s (%s)", gkx_errname (rc), errbuf);
+    s_deliver (b, genesis);
+    return genesis;
+}
+
+/* Fills draft as the honest successor of prev in its author's chain: same
+   partnership and cross-link, next seq, linked by hash, clock one tick on,
+   an edit with body. Tests then break one field. */
+static void
+s_draft_next (gkx_entry_draft_t *draft, const gkx_entry_t *prev, const msgpack_sbuffer *body)
+{
+    memset (draft, 0, sizeof *draft);
+    memcpy (draft->pid, gkx_entry_pid (prev), GKX_ID_BYTES);
+    memcpy (draft->author, gkx_entry_author (prev), GKX_ID_BYTES);
+    draft->seq = gkx_entry_seq (prev) + 1;
+    memcpy (draft->prev_hash, gkx_entry_hash (prev), GKX_HASH_BYTES);
+    draft->seen_seq = gkx_entry_seen_seq (prev);
+    memcpy (draft->seen_hash, gkx_entry_seen_hash (prev), GKX_HASH_BYTES);
+    draft->hlc = gkx_entry_hlc (prev) + 1;
+    draft->kind = GKX_KIND_EDIT;
+    draft->body = (const uint8_t *) body->data;
+    draft->body_len = body->size;
+}
+
+/* Signs a hand-made draft with identity, asserting the entry layer takes
+   it; returns the entry (the caller's). */
+static gkx_entry_t *
+s_craft (const gkx_identity_t *identity, const gkx_entry_draft_t *draft)
+{
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    gkx_entry_t *entry = NULL;
+    int rc = gkx_entry_sign (&entry, draft, identity, errbuf);
+    ck_assert_msg (rc == GKX_OK, "sign: %s (%s)", gkx_errname (rc), errbuf);
+    return entry;
+}
+
+/* Asserts that two stores hold the same head of one chain. */
+static void
+s_assert_same_head (s_node_t *x, s_node_t *y, const uint8_t pid[GKX_ID_BYTES], int role)
+{
+    gkx_head_t hx;
+    gkx_head_t hy;
+    ck_assert (gkx_store_head (x->store, pid, role, &hx) == GKX_OK);
+    ck_assert (gkx_store_head (y->store, pid, role, &hy) == GKX_OK);
+    ck_assert_uint_eq (hx.seq, hy.seq);
+    ck_assert_mem_eq (hx.hash, hy.hash, GKX_HASH_BYTES);
+    ck_assert_uint_eq (hx.hlc, hy.hlc);
+    ck_assert_uint_eq (hx.seen_seq, hy.seen_seq);
+}
+
+/* What an iteration saw: each entry's seq and hash, and when to stop. */
+typedef struct {
+    uint64_t seqs[64];
+    uint8_t hashes[64][GKX_HASH_BYTES];
+    size_t count;
+    size_t stop_after;              /* return 7 after this many; 0 = never */
+} s_seen_t;
+
+/* Iteration callback recording what it is given. */
+static int
+s_collect (const gkx_entry_t *entry, void *arg)
+{
+    s_seen_t *seen = arg;
+    if (seen->count < 64) {
+        seen->seqs[seen->count] = gkx_entry_seq (entry);
+        memcpy (seen->hashes[seen->count], gkx_entry_hash (entry), GKX_HASH_BYTES);
+    }
+    seen->count++;
+    return seen->stop_after && seen->count == seen->stop_after ? 7 : 0;
+}
+
+/* Evidence collected from a store: copies of its entries. */
+typedef struct {
+    gkx_entry_t *entries[8];
+    size_t count;
+} s_evidence_t;
+
+/* Evidence callback keeping a copy of each entry. */
+static int
+s_keep (const gkx_entry_t *entry, void *arg)
+{
+    s_evidence_t *evidence = arg;
+    ck_assert (evidence->count < 8);
+    evidence->entries[evidence->count++] = gkx_entry_dup (entry);
+    return 0;
+}
+
+/* Frees collected evidence. */
+static void
+s_evidence_clear (s_evidence_t *evidence)
+{
+    for (size_t i = 0; i < evidence->count; i++) {
+        gkx_entry_destroy (&evidence->entries[i]);
+    }
+    evidence->count = 0;
+}
+
+/* Whether the evidence holds an entry with this hash. */
+static int
+s_evidence_has (const s_evidence_t *evidence, const gkx_entry_t *entry)
+{
+    for (size_t i = 0; i < evidence->count; i++) {
+        if (memcmp (gkx_entry_hash (evidence->entries[i]), gkx_entry_hash (entry),
+                    GKX_HASH_BYTES) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Counts partnerships. */
+static int
+s_count_partnership (const gkx_partnership_t *p, void *arg)
+{
+    (void) p;
+    (*(int *) arg)++;
+    return 0;
+}
+
+/* State of a walk that checks a whole chain: decode, signature, links. */
+typedef struct {
+    uint64_t expected;                  /* next seq */
+    uint8_t prev_hash[GKX_HASH_BYTES];  /* hash of the previous entry */
+    uint64_t bad_seq;                   /* first entry that failed, or 0 */
+    const char *why;                    /* and why */
+} s_chain_walk_t;
+
+/* Chain walk callback: every entry verifies and links to the one before. */
+static int
+s_check_link (const gkx_entry_t *entry, void *arg)
+{
+    s_chain_walk_t *walk = arg;
+    uint64_t seq = gkx_entry_seq (entry);
+    const char *why = NULL;
+    if (seq != walk->expected) {
+        why = "seq out of order";
+    }
+    else if (gkx_entry_verify (entry) != GKX_OK) {
+        why = "signature";
+    }
+    else if (memcmp (gkx_entry_prev_hash (entry), walk->prev_hash, GKX_HASH_BYTES) != 0) {
+        why = "prev_hash";
+    }
+    if (why) {
+        walk->bad_seq = seq;
+        walk->why = why;
+        return 1;
+    }
+    memcpy (walk->prev_hash, gkx_entry_hash (entry), GKX_HASH_BYTES);
+    walk->expected++;
+    return 0;
+}
+
+/* Walks one chain of a store from seq 1 and asserts it is whole and ends
+   at the head; returns the head seq. */
+static uint64_t
+s_assert_chain_whole (gkx_store_t *store, const uint8_t pid[GKX_ID_BYTES], int role)
+{
+    gkx_head_t head;
+    ck_assert (gkx_store_head (store, pid, role, &head) == GKX_OK);
+    s_chain_walk_t walk;
+    memset (&walk, 0, sizeof walk);
+    walk.expected = 1;
+    int rc = gkx_store_iterate (store, pid, role, 1, s_check_link, &walk);
+    ck_assert_msg (rc == GKX_OK, "chain broken at seq %llu: %s",
+                   (unsigned long long) walk.bad_seq, walk.why ? walk.why : gkx_errname (rc));
+    ck_assert_uint_eq (walk.expected - 1, head.seq);
+    ck_assert_mem_eq (walk.prev_hash, head.hash, GKX_HASH_BYTES);
+    return head.seq;
+}
+
+/* Open creates the store directory and its LMDB files; the store reopens;
+   the same directory opened as another node is refused with GKX_EINVAL and
+   a message that says why. */
+START_TEST (test_open_creates_and_reopens)
+{
+    char root[PATH_MAX];
+    char dir[PATH_MAX + 16];
+    char file[PATH_MAX + 32];
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    struct stat st;
+    gkx_test_tmpdir (root);
+    snprintf (dir, sizeof dir, "%s/store", root);
+    ck_assert (stat (dir, &st) != 0);
+
+    gkx_identity_t *a = gkx_identity_new ();
+    gkx_identity_t *b = gkx_identity_new ();
+    gkx_store_t *store = NULL;
+    ck_assert (gkx_store_open (&store, dir, gkx_identity_id (a), NULL, errbuf) == GKX_OK);
+    ck_assert (store != NULL);
+    ck_assert (stat (dir, &st) == 0 && S_ISDIR (st.st_mode));
+    ck_assert_uint_eq (st.st_mode & 0777, 0700);
+    snprintf (file, sizeof file, "%s/data.mdb", dir);
+    ck_assert (stat (file, &st) == 0);
+    ck_assert_uint_ge (gkx_store_map_bytes (store), GKX_STORE_MAP_BYTES);
+    gkx_store_close (&store);
+    ck_assert (store == NULL);
+    gkx_store_close (&store);
+
+    ck_assert (gkx_store_open (&store, dir, gkx_identity_id (a), NULL, errbuf) == GKX_OK);
+    gkx_store_close (&store);
+
+    int rc = gkx_store_open (&store, dir, gkx_identity_id (b), NULL, errbuf);
+    ck_assert_int_eq (rc, GKX_EINVAL);
+    ck_assert (store == NULL);
+    ck_assert_msg (strstr (errbuf, "another node id") != NULL, "message: %s", errbuf);
+
+    /* The refusal changed nothing: the owner still opens it. */
+    ck_assert (gkx_store_open (&store, dir, gkx_identity_id (a), NULL, errbuf) == GKX_OK);
+    gkx_store_close (&store);
+
+    gkx_identity_destroy (&a);
+    gkx_identity_destroy (&b);
+    gkx_test_rmtree (root);
+}
+END_TEST
+
+/* A store whose recorded format version is not this build's is refused
+   with GKX_EFORMAT and a message naming both versions. */
+START_TEST (test_open_refuses_other_format)
+{
+    char root[PATH_MAX];
+    char dir[PATH_MAX + 16];
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    gkx_test_tmpdir (root);
+    snprintf (dir, sizeof dir, "%s/store", root);
+    gkx_identity_t *a = gkx_identity_new ();
+    gkx_store_t *store = NULL;
+    ck_assert (gkx_store_open (&store, dir, gkx_identity_id (a), NULL, errbuf) == GKX_OK);
+    gkx_store_close (&store);
+
+    /* Rewrite meta "format" as a future store would have it. */
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi meta;
+    ck_assert_int_eq (mdb_env_create (&env), 0);
+    ck_assert_int_eq (mdb_env_set_maxdbs (env, 16), 0);
+    ck_assert_int_eq (mdb_env_open (env, dir, 0, 0600), 0);
+    ck_assert_int_eq (mdb_txn_begin (env, NULL, 0, &txn), 0);
+    ck_assert_int_eq (mdb_dbi_open (txn, "meta", 0, &meta), 0);
+    uint8_t format[4] = {0, 0, 0, 99};
+    MDB_val key = {6, "format"};
+    MDB_val val = {sizeof format, format};
+    ck_assert_int_eq (mdb_put (txn, meta, &key, &val, 0), 0);
+    ck_assert_int_eq (mdb_txn_commit (txn), 0);
+    mdb_env_close (env);
+
+    int rc = gkx_store_open (&store, dir, gkx_identity_id (a), NULL, errbuf);
+    ck_assert_int_eq (rc, GKX_EFORMAT);
+    ck_assert (store == NULL);
+    ck_assert_msg (strstr (errbuf, "format version 99") != NULL, "message: %s", errbuf);
+    ck_assert_msg (strstr (errbuf, "reads version 1") != NULL, "message: %s", errbuf);
+
+    gkx_identity_destroy (&a);
+    gkx_test_rmtree (root);
+}
+END_TEST
+
+/* share creates the partnership record (advertiser side, both members, not
+   frozen) and the genesis entry at seq 1 of the advertiser's chain; the
+   publisher's chain is empty; sharing with oneself is refused. */
+START_TEST (test_share_creates_partnership)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *genesis = NULL;
+    int rc = gkx_store_share (a.store, a.identity, gkx_identity_id (b.identity), NULL, 0, NULL,
+                              0, pid, &genesis, errbuf);
+    ck_assert_msg (rc == GKX_OK, "share: %s", errbuf);
+
+    ck_assert_mem_eq (gkx_entry_pid (genesis), pid, GKX_ID_BYTES);
+    ck_assert_mem_eq (gkx_entry_author (genesis), gkx_identity_id (a.identity), GKX_ID_BYTES);
+    ck_assert_int_eq (gkx_entry_kind (genesis), GKX_KIND_GENESIS);
+    ck_assert_uint_eq (gkx_entry_seq (genesis), 1);
+    ck_assert_uint_eq (gkx_entry_seen_seq (genesis), 0);
+    ck_assert_int_eq (gkx_entry_verify (genesis), GKX_OK);
+    uint8_t adv[GKX_ID_BYTES];
+    uint8_t pub[GKX_ID_BYTES];
+    ck_assert_int_eq (gkx_genesis_members (genesis, adv, pub), GKX_OK);
+    ck_assert_mem_eq (adv, gkx_identity_id (a.identity), GKX_ID_BYTES);
+    ck_assert_mem_eq (pub, gkx_identity_id (b.identity), GKX_ID_BYTES);
+
+    gkx_partnership_t p;
+    ck_assert_int_eq (gkx_store_partnership (a.store, pid, &p), GKX_OK);
+    ck_assert_mem_eq (p.pid, pid, GKX_ID_BYTES);
+    ck_assert_mem_eq (p.advertiser, gkx_identity_id (a.identity), GKX_ID_BYTES);
+    ck_assert_mem_eq (p.publisher, gkx_identity_id (b.identity), GKX_ID_BYTES);
+    ck_assert_int_eq (p.self_role, GKX_ROLE_ADVERTISER);
+    ck_assert_int_eq (p.is_frozen, 0);
+    ck_assert_uint_eq (p.created_hlc, gkx_entry_hlc (genesis));
+
+    gkx_head_t head;
+    ck_assert_int_eq (gkx_store_head (a.store, pid, GKX_ROLE_ADVERTISER, &head), GKX_OK);
+    ck_assert_uint_eq (head.seq, 1);
+    ck_assert_mem_eq (head.hash, gkx_entry_hash (genesis), GKX_HASH_BYTES);
+    ck_assert_uint_eq (head.hlc, gkx_entry_hlc (genesis));
+    ck_assert_int_eq (gkx_store_head (a.store, pid, GKX_ROLE_PUBLISHER, &head), GKX_OK);
+    ck_assert_uint_eq (head.seq, 0);
+    ck_assert_uint_eq (gkx_store_hlc (a.store), gkx_entry_hlc (genesis));
+
+    int count = 0;
+    ck_assert_int_eq (gkx_store_partnerships (a.store, s_count_partnership, &count), GKX_OK);
+    ck_assert_int_eq (count, 1);
+
+    uint8_t other[GKX_ID_BYTES];
+    rc = gkx_store_share (a.store, a.identity, gkx_identity_id (a.identity), NULL, 0, NULL, 0,
+                          other, NULL, errbuf);
+    ck_assert_int_eq (rc, GKX_EINVAL);
+
+    gkx_entry_destroy (&genesis);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* The genesis ingested at the publisher creates the partnership there, as
+   publisher, with the same members, head and clock, and advances B's
+   hybrid clock past the genesis. */
+START_TEST (test_genesis_creates_partnership_at_publisher)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+
+    gkx_partnership_t p;
+    ck_assert_int_eq (gkx_store_partnership (b.store, pid, &p), GKX_OK);
+    ck_assert_int_eq (p.self_role, GKX_ROLE_PUBLISHER);
+    ck_assert_int_eq (p.is_frozen, 0);
+    ck_assert_mem_eq (p.advertiser, gkx_identity_id (a.identity), GKX_ID_BYTES);
+    ck_assert_mem_eq (p.publisher, gkx_identity_id (b.identity), GKX_ID_BYTES);
+    ck_assert_uint_eq (p.created_hlc, gkx_entry_hlc (genesis));
+    s_assert_same_head (&a, &b, pid, GKX_ROLE_ADVERTISER);
+    s_assert_same_head (&a, &b, pid, GKX_ROLE_PUBLISHER);
+    ck_assert_uint_gt (gkx_store_hlc (b.store), gkx_entry_hlc (genesis));
+
+    gkx_entry_destroy (&genesis);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* A genesis that names another publisher is refused with GKX_ENOTMEMBER
+   and creates nothing. */
+START_TEST (test_genesis_for_third_node_refused)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    gkx_identity_t *c = gkx_identity_new ();
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *genesis = NULL;
+    ck_assert (gkx_store_share (a.store, a.identity, gkx_identity_id (c), NULL, 0, NULL, 0, pid,
+                                &genesis, errbuf)
+               == GKX_OK);
+
+    s_refuse (&b, genesis, GKX_ENOTMEMBER, "not a member");
+    gkx_partnership_t p;
+    ck_assert_int_eq (gkx_store_partnership (b.store, pid, &p), GKX_ENOTFOUND);
+    int count = 0;
+    ck_assert_int_eq (gkx_store_partnerships (b.store, s_count_partnership, &count), GKX_OK);
+    ck_assert_int_eq (count, 0);
+
+    gkx_entry_destroy (&genesis);
+    gkx_identity_destroy (&c);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* Appends on both sides set seq, prev_hash, the cross-link and the clock
+   right; both stores end with the same heads; get, iterate (in order, from
+   a seq, stopping early) and head read them back. */
+START_TEST (test_append_cross_links)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+
+    /* A2: nothing of B's seen yet. */
+    gkx_entry_t *a2 = s_edit (&a, pid, 1500000);
+    ck_assert_uint_eq (gkx_entry_seq (a2), 2);
+    ck_assert_mem_eq (gkx_entry_prev_hash (a2), gkx_entry_hash (a1), GKX_HASH_BYTES);
+    ck_assert_uint_eq (gkx_entry_seen_seq (a2), 0);
+    ck_assert_uint_gt (gkx_entry_hlc (a2), gkx_entry_hlc (a1));
+    s_deliver (&b, a2);
+
+    /* B1: starts B's chain, seeing A2. */
+    gkx_entry_t *b1 = s_edit (&b, pid, 1600000);
+    ck_assert_uint_eq (gkx_entry_seq (b1), 1);
+    ck_assert_mem_eq (gkx_entry_author (b1), gkx_identity_id (b.identity), GKX_ID_BYTES);
+    uint8_t zeros[GKX_HASH_BYTES];
+    memset (zeros, 0, sizeof zeros);
+    ck_assert_mem_eq (gkx_entry_prev_hash (b1), zeros, GKX_HASH_BYTES);
+    ck_assert_uint_eq (gkx_entry_seen_seq (b1), 2);
+    ck_assert_mem_eq (gkx_entry_seen_hash (b1), gkx_entry_hash (a2), GKX_HASH_BYTES);
+    ck_assert_uint_gt (gkx_entry_hlc (b1), gkx_entry_hlc (a2));
+    s_deliver (&a, b1);
+
+    /* A3 acknowledges B1; B2 acknowledges A3. */
+    gkx_entry_t *a3 = s_ack (&a, pid);
+    ck_assert_uint_eq (gkx_entry_seq (a3), 3);
+    ck_assert_int_eq (gkx_entry_kind (a3), GKX_KIND_ACK);
+    ck_assert_mem_eq (gkx_entry_prev_hash (a3), gkx_entry_hash (a2), GKX_HASH_BYTES);
+    ck_assert_uint_eq (gkx_entry_seen_seq (a3), 1);
+    ck_assert_mem_eq (gkx_entry_seen_hash (a3), gkx_entry_hash (b1), GKX_HASH_BYTES);
+    ck_assert_uint_gt (gkx_entry_hlc (a3), gkx_entry_hlc (b1));
+    s_deliver (&b, a3);
+    gkx_entry_t *b2 = s_ack (&b, pid);
+    ck_assert_uint_eq (gkx_entry_seq (b2), 2);
+    ck_assert_mem_eq (gkx_entry_prev_hash (b2), gkx_entry_hash (b1), GKX_HASH_BYTES);
+    ck_assert_uint_eq (gkx_entry_seen_seq (b2), 3);
+    ck_assert_mem_eq (gkx_entry_seen_hash (b2), gkx_entry_hash (a3), GKX_HASH_BYTES);
+    s_deliver (&a, b2);
+
+    s_assert_same_head (&a, &b, pid, GKX_ROLE_ADVERTISER);
+    s_assert_same_head (&a, &b, pid, GKX_ROLE_PUBLISHER);
+    gkx_head_t head;
+    ck_assert_int_eq (gkx_store_head (b.store, pid, GKX_ROLE_PUBLISHER, &head), GKX_OK);
+    ck_assert_uint_eq (head.seq, 2);
+    ck_assert_mem_eq (head.hash, gkx_entry_hash (b2), GKX_HASH_BYTES);
+    ck_assert_uint_eq (head.hlc, gkx_entry_hlc (b2));
+    ck_assert_uint_eq (head.seen_seq, 3);
+
+    /* get returns the exact bytes, on either side. */
+    gkx_entry_t *got = NULL;
+    ck_assert_int_eq (gkx_store_get (a.store, pid, GKX_ROLE_PUBLISHER, 1, &got), GKX_OK);
+    size_t len_got;
+    size_t len_b1;
+    const uint8_t *bytes_got = gkx_entry_bytes (got, &len_got);
+    const uint8_t *bytes_b1 = gkx_entry_bytes (b1, &len_b1);
+    ck_assert_uint_eq (len_got, len_b1);
+    ck_assert_mem_eq (bytes_got, bytes_b1, len_b1);
+    gkx_entry_destroy (&got);
+    ck_assert_int_eq (gkx_store_get (b.store, pid, GKX_ROLE_ADVERTISER, 3, &got), GKX_OK);
+    ck_assert_mem_eq (gkx_entry_hash (got), gkx_entry_hash (a3), GKX_HASH_BYTES);
+    gkx_entry_destroy (&got);
+    ck_assert_int_eq (gkx_store_get (b.store, pid, GKX_ROLE_ADVERTISER, 4, &got),
+                      GKX_ENOTFOUND);
+    ck_assert (got == NULL);
+
+    /* iterate: in order, from a seq, and stopping when asked. */
+    s_seen_t seen;
+    memset (&seen, 0, sizeof seen);
+    ck_assert_int_eq (gkx_store_iterate (b.store, pid, GKX_ROLE_ADVERTISER, 1, s_collect,
+                                         &seen),
+                      GKX_OK);
+    ck_assert_uint_eq (seen.count, 3);
+    ck_assert_uint_eq (seen.seqs[0], 1);
+    ck_assert_uint_eq (seen.seqs[1], 2);
+    ck_assert_uint_eq (seen.seqs[2], 3);
+    ck_assert_mem_eq (seen.hashes[0], gkx_entry_hash (a1), GKX_HASH_BYTES);
+    ck_assert_mem_eq (seen.hashes[1], gkx_entry_hash (a2), GKX_HASH_BYTES);
+    ck_assert_mem_eq (seen.hashes[2], gkx_entry_hash (a3), GKX_HASH_BYTES);
+    memset (&seen, 0, sizeof seen);
+    ck_assert_int_eq (gkx_store_iterate (a.store, pid, GKX_ROLE_ADVERTISER, 2, s_collect,
+                                         &seen),
+                      GKX_OK);
+    ck_assert_uint_eq (seen.count, 2);
+    ck_assert_uint_eq (seen.seqs[0], 2);
+    memset (&seen, 0, sizeof seen);
+    ck_assert_int_eq (gkx_store_iterate (a.store, pid, GKX_ROLE_PUBLISHER, 1, s_collect,
+                                         &seen),
+                      GKX_OK);
+    ck_assert_uint_eq (seen.count, 2);
+    ck_assert_uint_eq (seen.seqs[1], 2);
+    memset (&seen, 0, sizeof seen);
+    seen.stop_after = 1;
+    ck_assert_int_eq (gkx_store_iterate (a.store, pid, GKX_ROLE_ADVERTISER, 1, s_collect,
+                                         &seen),
+                      7);
+    ck_assert_uint_eq (seen.count, 1);
+
+    /* Unknown partnerships, and genesis written by append. */
+    uint8_t unknown[GKX_ID_BYTES];
+    memset (unknown, 0x5a, sizeof unknown);
+    ck_assert_int_eq (gkx_store_head (a.store, unknown, GKX_ROLE_ADVERTISER, &head),
+                      GKX_ENOTFOUND);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    gkx_entry_t *none = NULL;
+    ck_assert_int_eq (gkx_store_append (a.store, a.identity, unknown, GKX_KIND_ACK, gkx_ack_body,
+                                        sizeof gkx_ack_body, &none, errbuf),
+                      GKX_ENOTFOUND);
+    ck_assert_int_eq (gkx_store_append (a.store, a.identity, pid, GKX_KIND_GENESIS, gkx_ack_body,
+                                        sizeof gkx_ack_body, &none, errbuf),
+                      GKX_EKIND);
+    ck_assert (none == NULL);
+
+    gkx_entry_destroy (&a1);
+    gkx_entry_destroy (&a2);
+    gkx_entry_destroy (&a3);
+    gkx_entry_destroy (&b1);
+    gkx_entry_destroy (&b2);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* An entry already held is a no-op: GKX_OK with GKX_INGEST_DUPLICATE, and
+   neither the head nor the clock moves. */
+START_TEST (test_ingest_replay_is_noop)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+    gkx_entry_t *a2 = s_edit (&a, pid, 10);
+    s_deliver (&b, a2);
+
+    gkx_head_t before;
+    gkx_head_t after;
+    ck_assert_int_eq (gkx_store_head (b.store, pid, GKX_ROLE_ADVERTISER, &before), GKX_OK);
+    uint64_t hlc = gkx_store_hlc (b.store);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int result;
+    ck_assert_int_eq (s_ship (&b, a2, gkx_identity_id (a.identity), &result, errbuf), GKX_OK);
+    ck_assert_int_eq (result, GKX_INGEST_DUPLICATE);
+    ck_assert_int_eq (s_ship (&b, a1, gkx_identity_id (a.identity), &result, errbuf), GKX_OK);
+    ck_assert_int_eq (result, GKX_INGEST_DUPLICATE);
+    ck_assert_int_eq (gkx_store_head (b.store, pid, GKX_ROLE_ADVERTISER, &after), GKX_OK);
+    ck_assert_uint_eq (after.seq, before.seq);
+    ck_assert_mem_eq (after.hash, before.hash, GKX_HASH_BYTES);
+    ck_assert_uint_eq (gkx_store_hlc (b.store), hlc);
+    gkx_partnership_t p;
+    ck_assert_int_eq (gkx_store_partnership (b.store, pid, &p), GKX_OK);
+    ck_assert_int_eq (p.is_frozen, 0);
+
+    gkx_entry_destroy (&a1);
+    gkx_entry_destroy (&a2);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* seq 3 before seq 2 is a gap: GKX_EGAP naming the expected seq; once 2
+   arrives, 3 goes in. */
+START_TEST (test_ingest_gap)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+    gkx_entry_t *a2 = s_edit (&a, pid, 20);
+    gkx_entry_t *a3 = s_edit (&a, pid, 30);
+
+    s_refuse (&b, a3, GKX_EGAP, "next expected is 2");
+    s_deliver (&b, a2);
+    s_deliver (&b, a3);
+    s_assert_same_head (&a, &b, pid, GKX_ROLE_ADVERTISER);
+
+    gkx_entry_destroy (&a1);
+    gkx_entry_destroy (&a2);
+    gkx_entry_destroy (&a3);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* An entry whose author is not the connection's peer is refused with
+   GKX_ENOTMEMBER, whoever the peer is; without a peer (an import) it goes
+   in. */
+START_TEST (test_ingest_peer_must_be_author)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    gkx_identity_t *c = gkx_identity_new ();
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+    gkx_entry_t *a2 = s_edit (&a, pid, 40);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int result;
+
+    int rc = s_ship (&b, a2, gkx_identity_id (c), &result, errbuf);
+    ck_assert_int_eq (rc, GKX_ENOTMEMBER);
+    ck_assert_msg (strstr (errbuf, "not the connection's peer") != NULL, "message: %s", errbuf);
+    rc = s_ship (&b, a2, gkx_identity_id (b.identity), &result, errbuf);
+    ck_assert_int_eq (rc, GKX_ENOTMEMBER);
+    gkx_head_t head;
+    ck_assert_int_eq (gkx_store_head (b.store, pid, GKX_ROLE_ADVERTISER, &head), GKX_OK);
+    ck_assert_uint_eq (head.seq, 1);
+
+    rc = s_ship (&b, a2, NULL, &result, errbuf);
+    ck_assert_int_eq (rc, GKX_OK);
+    ck_assert_int_eq (result, GKX_INGEST_APPENDED);
+
+    gkx_entry_destroy (&a1);
+    gkx_entry_destroy (&a2);
+    gkx_identity_destroy (&c);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* One flipped byte inside the signature field of a valid entry: the entry
+   still decodes, and ingest refuses it with GKX_ESIGNATURE. */
+START_TEST (test_ingest_bad_signature)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+    gkx_entry_t *a2 = s_edit (&a, pid, 50);
+    size_t len;
+    const uint8_t *bytes = gkx_entry_bytes (a2, &len);
+    uint8_t *copy = malloc (len);
+    ck_assert (copy != NULL);
+    memcpy (copy, bytes, len);
+    copy[len - GKX_SIGNATURE_BYTES / 2] ^= 0x01;
+
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    gkx_entry_t *decoded = NULL;
+    ck_assert_int_eq (gkx_entry_decode (&decoded, copy, len, errbuf), GKX_OK);
+    gkx_entry_destroy (&decoded);
+    int result = 0;
+    int rc = gkx_store_ingest (b.store, copy, len, gkx_identity_id (a.identity), &result, errbuf);
+    ck_assert_int_eq (rc, GKX_ESIGNATURE);
+    ck_assert_msg (strstr (errbuf, "signature") != NULL, "message: %s", errbuf);
+    gkx_head_t head;
+    ck_assert_int_eq (gkx_store_head (b.store, pid, GKX_ROLE_ADVERTISER, &head), GKX_OK);
+    ck_assert_uint_eq (head.seq, 1);
+    s_deliver (&b, a2);
+
+    free (copy);
+    gkx_entry_destroy (&a1);
+    gkx_entry_destroy (&a2);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* A non-genesis entry of a partnership the node does not know is refused
+   with GKX_ENOTFOUND and creates nothing. */
+START_TEST (test_ingest_unknown_partnership)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = NULL;
+    ck_assert (gkx_store_share (a.store, a.identity, gkx_identity_id (b.identity), NULL, 0, NULL,
+                                0, pid, &a1, errbuf)
+               == GKX_OK);
+    gkx_entry_t *a2 = s_edit (&a, pid, 60);
+
+    s_refuse (&b, a2, GKX_ENOTFOUND, "genesis entry has not arrived");
+    gkx_partnership_t p;
+    ck_assert_int_eq (gkx_store_partnership (b.store, pid, &p), GKX_ENOTFOUND);
+
+    gkx_entry_destroy (&a1);
+    gkx_entry_destroy (&a2);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* An entry whose clock does not advance past its predecessor's is refused
+   with GKX_ECLOCK; the same entry one tick later goes in. */
+START_TEST (test_ingest_clock_must_advance)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+    msgpack_sbuffer body;
+    s_body_uint (&body, "payout", 70);
+    gkx_entry_draft_t draft;
+    s_draft_next (&draft, a1, &body);
+
+    draft.hlc = gkx_entry_hlc (a1);
+    gkx_entry_t *stale = s_craft (a.identity, &draft);
+    s_refuse (&b, stale, GKX_ECLOCK, "hlc does not advance");
+    draft.hlc = gkx_entry_hlc (a1) + 1;
+    gkx_entry_t *fresh = s_craft (a.identity, &draft);
+    s_deliver (&b, fresh);
+
+    gkx_entry_destroy (&stale);
+    gkx_entry_destroy (&fresh);
+    msgpack_sbuffer_destroy (&body);
+    gkx_entry_destroy (&a1);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* An entry whose clock is not past the counterparty entry it claims to
+   have seen is refused with GKX_ECLOCK. */
+START_TEST (test_ingest_clock_must_pass_seen_entry)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+    gkx_entry_t *b1 = s_edit (&b, pid, 80);
+    s_deliver (&a, b1);
+    ck_assert_uint_gt (gkx_entry_hlc (b1), gkx_entry_hlc (a1) + 1);
+
+    msgpack_sbuffer body;
+    s_body_uint (&body, "payout", 81);
+    gkx_entry_draft_t draft;
+    s_draft_next (&draft, a1, &body);
+    draft.seen_seq = 1;
+    memcpy (draft.seen_hash, gkx_entry_hash (b1), GKX_HASH_BYTES);
+    draft.hlc = gkx_entry_hlc (b1);
+    gkx_entry_t *stale = s_craft (a.identity, &draft);
+    s_refuse (&b, stale, GKX_ECLOCK, "past the entry it has seen");
+    draft.hlc = gkx_entry_hlc (b1) + 1;
+    gkx_entry_t *fresh = s_craft (a.identity, &draft);
+    s_deliver (&b, fresh);
+
+    gkx_entry_destroy (&stale);
+    gkx_entry_destroy (&fresh);
+    msgpack_sbuffer_destroy (&body);
+    gkx_entry_destroy (&a1);
+    gkx_entry_destroy (&b1);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* An entry that has seen an entry of the receiver's chain the receiver
+   does not hold is refused with GKX_EAHEAD; the claim is kept, so the
+   receiver then refuses to append (it may have lost entries). */
+START_TEST (test_ingest_crosslink_ahead)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+    msgpack_sbuffer body;
+    s_body_uint (&body, "payout", 90);
+    gkx_entry_draft_t draft;
+    s_draft_next (&draft, a1, &body);
+    draft.seen_seq = 1;
+    memset (draft.seen_hash, 0x42, GKX_HASH_BYTES);
+    gkx_entry_t *ahead = s_craft (a.identity, &draft);
+
+    s_refuse (&b, ahead, GKX_EAHEAD, "has seen publisher seq 1");
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    gkx_entry_t *none = NULL;
+    int rc = gkx_store_append (b.store, b.identity, pid, GKX_KIND_ACK, gkx_ack_body,
+                               sizeof gkx_ack_body, &none, errbuf);
+    ck_assert_int_eq (rc, GKX_EAHEAD);
+    ck_assert (none == NULL);
+    ck_assert_msg (strstr (errbuf, "up to seq 1") != NULL, "message: %s", errbuf);
+
+    gkx_entry_destroy (&ahead);
+    msgpack_sbuffer_destroy (&body);
+    gkx_entry_destroy (&a1);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* A cross-link whose seen_hash is not the hash of the held entry, or whose
+   seen_seq goes back, is refused with GKX_ECROSSLINK. */
+START_TEST (test_ingest_crosslink_wrong_hash)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+    gkx_entry_t *b1 = s_edit (&b, pid, 100);
+    s_deliver (&a, b1);
+
+    msgpack_sbuffer body;
+    s_body_uint (&body, "payout", 101);
+    gkx_entry_draft_t draft;
+    s_draft_next (&draft, a1, &body);
+    draft.seen_seq = 1;
+    memcpy (draft.seen_hash, gkx_entry_hash (b1), GKX_HASH_BYTES);
+    draft.seen_hash[7] ^= 0x80;
+    draft.hlc = gkx_entry_hlc (b1) + 1;
+    gkx_entry_t *forged = s_craft (a.identity, &draft);
+    s_refuse (&b, forged, GKX_ECROSSLINK, "seen_hash differs");
+
+    /* The honest A2, then an A3 whose seen_seq goes back to 0. */
+    memcpy (draft.seen_hash, gkx_entry_hash (b1), GKX_HASH_BYTES);
+    gkx_entry_t *a2 = s_craft (a.identity, &draft);
+    s_deliver (&b, a2);
+    s_draft_next (&draft, a2, &body);
+    draft.seen_seq = 0;
+    memset (draft.seen_hash, 0, GKX_HASH_BYTES);
+    gkx_entry_t *back = s_craft (a.identity, &draft);
+    s_refuse (&b, back, GKX_ECROSSLINK, "goes back");
+
+    gkx_entry_destroy (&forged);
+    gkx_entry_destroy (&back);
+    gkx_entry_destroy (&a2);
+    msgpack_sbuffer_destroy (&body);
+    gkx_entry_destroy (&a1);
+    gkx_entry_destroy (&b1);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* An entry whose prev_hash is not the hash of the held predecessor is
+   refused with GKX_EPREV. */
+START_TEST (test_ingest_wrong_prev)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+    msgpack_sbuffer body;
+    s_body_uint (&body, "payout", 110);
+    gkx_entry_draft_t draft;
+    s_draft_next (&draft, a1, &body);
+    draft.prev_hash[0] ^= 0x01;
+    gkx_entry_t *forged = s_craft (a.identity, &draft);
+
+    s_refuse (&b, forged, GKX_EPREV, "prev_hash is not the hash of seq 1");
+
+    gkx_entry_destroy (&forged);
+    msgpack_sbuffer_destroy (&body);
+    gkx_entry_destroy (&a1);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* Two different valid entries by A at seq 2 (from a store cloned before
+   the append): the second is GKX_EEQUIVOCATION, both are kept as evidence,
+   the partnership is frozen, further ingest and append are GKX_EFROZEN, and
+   all of it survives a reopen. */
+START_TEST (test_equivocation_freezes)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_t twin;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+    s_node_clone (&twin, &a);
+
+    gkx_entry_t *first = s_edit (&a, pid, 1000);
+    gkx_entry_t *second = s_edit (&twin, pid, 2000);
+    ck_assert_uint_eq (gkx_entry_seq (first), 2);
+    ck_assert_uint_eq (gkx_entry_seq (second), 2);
+    ck_assert (memcmp (gkx_entry_hash (first), gkx_entry_hash (second), GKX_HASH_BYTES) != 0);
+    s_deliver (&b, first);
+
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int result;
+    int rc = s_ship (&b, second, gkx_identity_id (a.identity), &result, errbuf);
+    ck_assert_int_eq (rc, GKX_EEQUIVOCATION);
+    ck_assert_msg (strstr (errbuf, "two different entries at seq 2") != NULL, "message: %s",
+                   errbuf);
+
+    gkx_entry_t *a3 = s_edit (&a, pid, 3000);
+    for (int round = 0; round < 2; round++) {
+        gkx_partnership_t p;
+        ck_assert_int_eq (gkx_store_partnership (b.store, pid, &p), GKX_OK);
+        ck_assert_int_eq (p.is_frozen, 1);
+        s_evidence_t evidence;
+        memset (&evidence, 0, sizeof evidence);
+        ck_assert_int_eq (gkx_store_evidence (b.store, pid, s_keep, &evidence), GKX_OK);
+        ck_assert_uint_eq (evidence.count, 2);
+        ck_assert (s_evidence_has (&evidence, first));
+        ck_assert (s_evidence_has (&evidence, second));
+        for (size_t i = 0; i < evidence.count; i++) {
+            ck_assert_uint_eq (gkx_entry_seq (evidence.entries[i]), 2);
+            ck_assert_int_eq (gkx_entry_verify (evidence.entries[i]), GKX_OK);
+        }
+        s_evidence_clear (&evidence);
+
+        /* The chain keeps the entry held first; nothing else gets in. */
+        gkx_head_t head;
+        ck_assert_int_eq (gkx_store_head (b.store, pid, GKX_ROLE_ADVERTISER, &head), GKX_OK);
+        ck_assert_uint_eq (head.seq, 2);
+        ck_assert_mem_eq (head.hash, gkx_entry_hash (first), GKX_HASH_BYTES);
+        s_refuse (&b, a3, GKX_EFROZEN, "frozen");
+        s_refuse (&b, second, GKX_EFROZEN, "frozen");
+        gkx_entry_t *none = NULL;
+        rc = gkx_store_append (b.store, b.identity, pid, GKX_KIND_ACK, gkx_ack_body,
+                               sizeof gkx_ack_body, &none, errbuf);
+        ck_assert_int_eq (rc, GKX_EFROZEN);
+        ck_assert (none == NULL);
+        s_node_reopen (&b);
+    }
+
+    gkx_entry_destroy (&a1);
+    gkx_entry_destroy (&first);
+    gkx_entry_destroy (&second);
+    gkx_entry_destroy (&a3);
+    s_node_destroy (&twin);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* Never equivocate by accident: A restored from an old backup learns from
+   B's entry that B holds A entries it lacks; append refuses with
+   GKX_EAHEAD until A has taken its own entries back from B's copy, then
+   continues the chain after them, and B takes the new entry without any
+   equivocation. */
+START_TEST (test_restored_node_takes_back_before_appending)
+{
+    s_node_t a;
+    s_node_t b;
+    s_node_t old;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+    s_node_clone (&old, &a);            /* the backup: A with the genesis only */
+
+    gkx_entry_t *a2 = s_edit (&a, pid, 1);
+    gkx_entry_t *a3 = s_edit (&a, pid, 2);
+    s_deliver (&b, a2);
+    s_deliver (&b, a3);
+    gkx_entry_t *b1 = s_ack (&b, pid);
+    ck_assert_uint_eq (gkx_entry_seen_seq (b1), 3);
+    gkx_store_close (&a.store);         /* A's disk is lost; old takes over */
+
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int result;
+    s_refuse (&old, b1, GKX_EAHEAD, "has seen advertiser seq 3");
+    gkx_entry_t *none = NULL;
+    int rc = gkx_store_append (old.store, old.identity, pid, GKX_KIND_ACK, gkx_ack_body,
+                               sizeof gkx_ack_body, &none, errbuf);
+    ck_assert_int_eq (rc, GKX_EAHEAD);
+    ck_assert_msg (strstr (errbuf, "up to seq 3 but we hold 1") != NULL, "message: %s", errbuf);
+    ck_assert (none == NULL);
+
+    /* The claim survives a restart. */
+    s_node_reopen (&old);
+    rc = gkx_store_append (old.store, old.identity, pid, GKX_KIND_ACK, gkx_ack_body,
+                           sizeof gkx_ack_body, &none, errbuf);
+    ck_assert_int_eq (rc, GKX_EAHEAD);
+
+    /* Take back A2 from B's copy: still one short. */
+    gkx_entry_t *copy = NULL;
+    ck_assert_int_eq (gkx_store_get (b.store, pid, GKX_ROLE_ADVERTISER, 2, &copy), GKX_OK);
+    ck_assert_int_eq (s_ship (&old, copy, NULL, &result, errbuf), GKX_OK);
+    ck_assert_int_eq (result, GKX_INGEST_APPENDED);
+    gkx_entry_destroy (&copy);
+    rc = gkx_store_append (old.store, old.identity, pid, GKX_KIND_ACK, gkx_ack_body,
+                           sizeof gkx_ack_body, &none, errbuf);
+    ck_assert_int_eq (rc, GKX_EAHEAD);
+
+    /* Take back A3; then B1 goes in and A appends at seq 4. */
+    ck_assert_int_eq (gkx_store_get (b.store, pid, GKX_ROLE_ADVERTISER, 3, &copy), GKX_OK);
+    ck_assert_int_eq (s_ship (&old, copy, NULL, &result, errbuf), GKX_OK);
+    ck_assert_int_eq (result, GKX_INGEST_APPENDED);
+    gkx_entry_destroy (&copy);
+    s_deliver (&old, b1);
+    gkx_entry_t *a4 = s_ack (&old, pid);
+    ck_assert_uint_eq (gkx_entry_seq (a4), 4);
+    ck_assert_mem_eq (gkx_entry_prev_hash (a4), gkx_entry_hash (a3), GKX_HASH_BYTES);
+    ck_assert_uint_eq (gkx_entry_seen_seq (a4), 1);
+    ck_assert_mem_eq (gkx_entry_seen_hash (a4), gkx_entry_hash (b1), GKX_HASH_BYTES);
+    s_deliver (&b, a4);
+
+    gkx_partnership_t p;
+    ck_assert_int_eq (gkx_store_partnership (b.store, pid, &p), GKX_OK);
+    ck_assert_int_eq (p.is_frozen, 0);
+    s_evidence_t evidence;
+    memset (&evidence, 0, sizeof evidence);
+    ck_assert_int_eq (gkx_store_evidence (b.store, pid, s_keep, &evidence), GKX_OK);
+    ck_assert_uint_eq (evidence.count, 0);
+    s_assert_same_head (&old, &b, pid, GKX_ROLE_ADVERTISER);
+    s_assert_same_head (&old, &b, pid, GKX_ROLE_PUBLISHER);
+
+    gkx_entry_destroy (&a1);
+    gkx_entry_destroy (&a2);
+    gkx_entry_destroy (&a3);
+    gkx_entry_destroy (&a4);
+    gkx_entry_destroy (&b1);
+    s_node_destroy (&old);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* A store opened with a 64 KiB map takes a few thousand 1 KiB entries:
+   every append succeeds, the map grows, and everything reads back and
+   verifies, also after a reopen with the small map asked for again. */
+START_TEST (test_map_grows)
+{
+    gkx_store_options_t options;
+    memset (&options, 0, sizeof options);
+    options.map_bytes = S_SMALL_MAP_BYTES;
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, &options);
+    s_node_open (&b, NULL);
+    ck_assert_uint_eq (gkx_store_map_bytes (a.store), S_SMALL_MAP_BYTES);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+    gkx_entry_destroy (&a1);
+
+    for (uint64_t i = 0; i < S_GROWTH_ENTRIES; i++) {
+        msgpack_sbuffer body;
+        s_body_pad (&body, i, S_PAD_BYTES);
+        gkx_entry_t *entry = s_append (&a, pid, GKX_KIND_EDIT, (const uint8_t *) body.data,
+                                       body.size);
+        ck_assert_uint_eq (gkx_entry_seq (entry), i + 2);
+        gkx_entry_destroy (&entry);
+        msgpack_sbuffer_destroy (&body);
+    }
+    size_t grown = gkx_store_map_bytes (a.store);
+    ck_assert_uint_ge (grown, (size_t) S_GROWTH_ENTRIES * S_PAD_BYTES);
+    ck_assert_uint_eq (s_assert_chain_whole (a.store, pid, GKX_ROLE_ADVERTISER),
+                       S_GROWTH_ENTRIES + 1);
+
+    s_node_reopen (&a);
+    ck_assert_uint_ge (gkx_store_map_bytes (a.store), (size_t) S_GROWTH_ENTRIES * S_PAD_BYTES);
+    ck_assert_uint_eq (s_assert_chain_whole (a.store, pid, GKX_ROLE_ADVERTISER),
+                       S_GROWTH_ENTRIES + 1);
+    gkx_entry_t *last = NULL;
+    ck_assert_int_eq (gkx_store_get (a.store, pid, GKX_ROLE_ADVERTISER, S_GROWTH_ENTRIES + 1,
+                                     &last),
+                      GKX_OK);
+    size_t body_len;
+    const uint8_t *body = gkx_entry_body (last, &body_len);
+    msgpack_sbuffer expected;
+    s_body_pad (&expected, S_GROWTH_ENTRIES - 1, S_PAD_BYTES);
+    ck_assert_uint_eq (body_len, expected.size);
+    ck_assert_mem_eq (body, expected.data, expected.size);
+    msgpack_sbuffer_destroy (&expected);
+    gkx_entry_destroy (&last);
+    gkx_entry_t *more = s_edit (&a, pid, 1);
+    ck_assert_uint_eq (gkx_entry_seq (more), S_GROWTH_ENTRIES + 2);
+    gkx_entry_destroy (&more);
+
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* Reads exactly len bytes from fd; returns 0 at end of file. */
+static int
+s_read_full (int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read (fd, (char *) buf + got, len - got);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return 0;
+        }
+        got += (size_t) n;
+    }
+    return 1;
+}
+
+/* The writer of the crash test, in its own process: opens the store (its
+   own environment, never the parent's), appends forever and reports each
+   seq on fd once gkx_store_append has returned (committed). */
+static void
+s_crash_writer (const char *dir, const gkx_identity_t *identity,
+                const uint8_t pid[GKX_ID_BYTES], int fd)
+{
+    gkx_store_t *store = NULL;
+    if (gkx_store_open (&store, dir, gkx_identity_id (identity), NULL, NULL) != GKX_OK) {
+        _exit (3);
+    }
+    for (uint64_t i = 0;; i++) {
+        msgpack_sbuffer body;
+        s_body_pad (&body, i, S_PAD_BYTES);
+        gkx_entry_t *entry = NULL;
+        int rc = gkx_store_append (store, identity, pid, GKX_KIND_EDIT,
+                                   (const uint8_t *) body.data, body.size, &entry, NULL);
+        msgpack_sbuffer_destroy (&body);
+        if (rc != GKX_OK) {
+            _exit (4);
+        }
+        uint64_t seq = gkx_entry_seq (entry);
+        gkx_entry_destroy (&entry);
+        if (write (fd, &seq, sizeof seq) != (ssize_t) sizeof seq) {
+            _exit (5);
+        }
+    }
+}
+
+/* A writer killed with SIGKILL at a random moment between (or inside)
+   appends, five times over: on reopen the head is at least the last seq
+   the writer reported committed, every entry from 1 to the head decodes,
+   verifies and links by prev_hash, and the store appends on from there. */
+START_TEST (test_crash_keeps_committed_entries)
+{
+    const char *seed_env = getenv ("GKX_TEST_SEED");
+    unsigned seed = seed_env && *seed_env ? (unsigned) strtoul (seed_env, NULL, 10)
+                                          : (unsigned) time (NULL) ^ (unsigned) getpid ();
+    fprintf (stderr, "# test_crash_keeps_committed_entries: seed %u (GKX_TEST_SEED)\n", seed);
+    srand (seed);
+
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+    gkx_entry_destroy (&a1);
+
+    for (int round = 0; round < S_CRASH_ROUNDS; round++) {
+        gkx_head_t start;
+        ck_assert_int_eq (gkx_store_head (a.store, pid, GKX_ROLE_ADVERTISER, &start), GKX_OK);
+        gkx_store_close (&a.store);     /* never open across fork () */
+        fflush (NULL);
+
+        int fds[2];
+        ck_assert_int_eq (pipe (fds), 0);
+        pid_t child = fork ();
+        ck_assert_int_ge (child, 0);
+        if (child == 0) {
+            close (fds[0]);
+            s_crash_writer (a.dir, a.identity, pid, fds[1]);
+            _exit (6);
+        }
+        close (fds[1]);
+
+        uint64_t target = S_CRASH_MIN_SEQS + (uint64_t) (rand () % S_CRASH_EXTRA_SEQS);
+        uint64_t reported = 0;
+        uint64_t last = start.seq;
+        uint64_t seq;
+        int monotonic = 1;
+        while (reported < target && s_read_full (fds[0], &seq, sizeof seq)) {
+            monotonic = monotonic && seq == last + 1;
+            last = seq;
+            reported++;
+        }
+        struct timespec pause = {0, (long) (rand () % S_CRASH_MAX_DELAY_US) * 1000L};
+        nanosleep (&pause, NULL);
+        kill (child, SIGKILL);
+        int status = 0;
+        while (waitpid (child, &status, 0) < 0 && errno == EINTR) {
+        }
+        /* Seqs reported between the last read and the kill were committed too. */
+        while (s_read_full (fds[0], &seq, sizeof seq)) {
+            monotonic = monotonic && seq == last + 1;
+            last = seq;
+            reported++;
+        }
+        close (fds[0]);
+        ck_assert_msg (WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL,
+                       "round %d: the writer ended by itself (exit %d) after %llu appends",
+                       round, WIFEXITED (status) ? WEXITSTATUS (status) : -1,
+                       (unsigned long long) reported);
+        ck_assert_msg (monotonic, "round %d: the writer reported seqs out of order", round);
+        ck_assert_uint_ge (reported, target);
+
+        s_node_reopen (&a);
+        uint64_t head = s_assert_chain_whole (a.store, pid, GKX_ROLE_ADVERTISER);
+        fprintf (stderr, "# round %d: last seq reported %llu, head after reopen %llu\n", round,
+                 (unsigned long long) last, (unsigned long long) head);
+        ck_assert_msg (head >= last, "round %d: head %llu lost committed seq %llu", round,
+                       (unsigned long long) head, (unsigned long long) last);
+        ck_assert_uint_le (head, last + 1);
+        gkx_entry_t *beyond = NULL;
+        ck_assert_int_eq (gkx_store_get (a.store, pid, GKX_ROLE_ADVERTISER, head + 1, &beyond),
+                          GKX_ENOTFOUND);
+        gkx_entry_t *next = s_edit (&a, pid, head);
+        ck_assert_uint_eq (gkx_entry_seq (next), head + 1);
+        gkx_entry_destroy (&next);
+    }
+
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* The store's hybrid clock never goes back: not across a reopen with a
+   wall clock an hour behind, and local entries keep ordering after it. */
+START_TEST (test_hlc_monotonic_across_reopen)
+{
+    s_clock_t clock = {T0};
+    gkx_store_options_t options;
+    memset (&options, 0, sizeof options);
+    options.clock_ms = s_clock_read;
+    options.clock_arg = &clock;
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, &options);
+    s_node_open (&b, NULL);
+    ck_assert_uint_eq (gkx_store_hlc (a.store), 0);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *a1 = s_partner (&a, &b, pid);
+    ck_assert_uint_eq (gkx_entry_hlc (a1), gkx_hlc_send (0, T0));
+    gkx_entry_t *a2 = s_edit (&a, pid, 1);
+    gkx_entry_t *a3 = s_edit (&a, pid, 2);
+    ck_assert_uint_eq (gkx_hlc_ms (gkx_entry_hlc (a3)), T0);
+    ck_assert_uint_eq (gkx_hlc_counter (gkx_entry_hlc (a3)), 2);
+    uint64_t before = gkx_store_hlc (a.store);
+    ck_assert_uint_eq (before, gkx_entry_hlc (a3));
+
+    clock.now_ms = T0 - 3600 * 1000;
+    s_node_reopen (&a);
+    ck_assert_uint_eq (gkx_store_hlc (a.store), before);
+    gkx_entry_t *a4 = s_edit (&a, pid, 3);
+    ck_assert_uint_gt (gkx_entry_hlc (a4), before);
+    ck_assert_uint_eq (gkx_store_hlc (a.store), gkx_entry_hlc (a4));
+    s_deliver (&b, a2);
+    s_deliver (&b, a3);
+    s_deliver (&b, a4);
+
+    gkx_entry_destroy (&a1);
+    gkx_entry_destroy (&a2);
+    gkx_entry_destroy (&a3);
+    gkx_entry_destroy (&a4);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+int
+main (void)
+{
+    Suite *s = suite_create ("store");
+    TCase *tc = tcase_create ("store");
+    tcase_set_timeout (tc, 30);
+    tcase_add_test (tc, test_open_creates_and_reopens);
+    tcase_add_test (tc, test_open_refuses_other_format);
+    tcase_add_test (tc, test_share_creates_partnership);
+    tcase_add_test (tc, test_genesis_creates_partnership_at_publisher);
+    tcase_add_test (tc, test_genesis_for_third_node_refused);
+    tcase_add_test (tc, test_append_cross_links);
+    tcase_add_test (tc, test_ingest_replay_is_noop);
+    tcase_add_test (tc, test_ingest_gap);
+    tcase_add_test (tc, test_ingest_peer_must_be_author);
+    tcase_add_test (tc, test_ingest_bad_signature);
+    tcase_add_test (tc, test_ingest_unknown_partnership);
+    tcase_add_test (tc, test_ingest_clock_must_advance);
+    tcase_add_test (tc, test_ingest_clock_must_pass_seen_entry);
+    tcase_add_test (tc, test_ingest_crosslink_ahead);
+    tcase_add_test (tc, test_ingest_crosslink_wrong_hash);
+    tcase_add_test (tc, test_ingest_wrong_prev);
+    tcase_add_test (tc, test_equivocation_freezes);
+    tcase_add_test (tc, test_restored_node_takes_back_before_appending);
+    tcase_add_test (tc, test_map_grows);
+    tcase_add_test (tc, test_crash_keeps_committed_entries);
+    tcase_add_test (tc, test_hlc_monotonic_across_reopen);
+    suite_add_tcase (s, tc);
+    return gkx_test_run (s);
+}
