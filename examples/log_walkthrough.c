@@ -6,9 +6,10 @@
     Takes two node directories made by `gkx init` (one advertiser, one
     publisher), opens each node's own store with its own keys, and plays the
     foundation's story by hand, the way gkxd will over ZeroMQ: the
-    advertiser shares (genesis), the publisher receives and acknowledges,
-    each side appends and ships its entries to the other, every entry going
-    through the receiver's ingest rules. Then both sides export the log to
+    advertiser shares an offer (genesis), the publisher receives and
+    acknowledges, the advertiser raises the payout, the publisher pauses,
+    each entry going through the receiver's ingest rules, and both sides
+    derive the same offer (equal digests). Then both sides export the log to
     OUT_DIR/advertiser.log and OUT_DIR/publisher.log for gkx-audit.
 */
 #include <gkx.h>
@@ -58,27 +59,53 @@ ship (node_t *to, const node_t *from, const gkx_entry_t *entry)
                                errbuf);
     printf ("  %-8s %-7s seq %llu (%zu bytes) -> %s\n", gkx_kind_name (gkx_entry_kind (entry)),
             from == to ? "" : "shipped", (unsigned long long) gkx_entry_seq (entry), len,
-            rc == GKX_OK ? "ingested" : errbuf);
+            rc != GKX_OK ? errbuf
+            : result == GKX_INGEST_DUPLICATE ? "already held: a replay changes nothing"
+                                             : "ingested");
     return rc;
 }
 
-/* The body of an edit entry setting one field. */
-static void
-edit_body (msgpack_sbuffer *sbuf, const char *path, const char *value)
+/* The offer the advertiser shares, in its JSON form. */
+static const char s_offer_json[] =
+    "{\"name\": \"Puzzle Quest iOS US\", \"status\": \"active\","
+    " \"payout\": {\"model\": \"cpi\", \"amount\": \"2.50\", \"currency\": \"USD\"},"
+    " \"targeting\": {\"countries\": [\"US\", \"CA\"], \"platforms\": [\"ios\"]},"
+    " \"terms\": \"No incentivised traffic.\"}";
+
+/* Builds an edit body from one CLI edit ("payout.amount=2.75") against the
+   partnership's current offer, as gkx offer set does. */
+static int
+edit_body (node_t *node, const uint8_t *pid, const char *edit, uint8_t **body_p,
+           size_t *len_p)
 {
-    msgpack_packer pk;
-    msgpack_sbuffer_init (sbuf);
-    msgpack_packer_init (&pk, sbuf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 1);
-    gkx_codec_pack_cstr (&pk, "ops");
-    msgpack_pack_array (&pk, 1);
-    msgpack_pack_map (&pk, 3);
-    gkx_codec_pack_cstr (&pk, "op");
-    gkx_codec_pack_cstr (&pk, "set");
-    gkx_codec_pack_cstr (&pk, "path");
-    gkx_codec_pack_cstr (&pk, path);
-    gkx_codec_pack_cstr (&pk, "value");
-    gkx_codec_pack_cstr (&pk, value);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    gkx_merge_t *state = NULL;
+    gkx_offer_ops_t *ops = gkx_offer_ops_new ();
+    int rc = gkx_store_merge (node->store, pid, &state);
+    if (rc == GKX_OK) {
+        rc = gkx_offer_ops_parse_edit (ops, gkx_merge_offer (state), edit, errbuf);
+    }
+    if (rc == GKX_OK) {
+        rc = gkx_offer_ops_encode (ops, body_p, len_p, errbuf);
+    }
+    if (rc != GKX_OK) {
+        fprintf (stderr, "edit %s: %s\n", edit, errbuf[0] ? errbuf : gkx_strerror (rc));
+    }
+    gkx_offer_ops_destroy (&ops);
+    gkx_merge_destroy (&state);
+    return rc;
+}
+
+/* Prints a node's view of the offer's state digest. */
+static void
+print_digest (node_t *node, const char *who, const uint8_t *pid)
+{
+    uint8_t digest[GKX_OFFER_DIGEST_BYTES];
+    char hex[GKX_ID_TEXT_BYTES];
+    if (gkx_store_digest (node->store, pid, digest) == GKX_OK) {
+        gkx_id_format (hex, digest);
+        printf ("  %-10s offer digest %s\n", who, hex);
+    }
 }
 
 /* Appends an entry on one node and ships it to the other. */
@@ -119,8 +146,19 @@ main (int argc, char **argv)
         fprintf (stderr, "log_walkthrough: %s\n", errbuf);
         goto cleanup;
     }
-    rc = gkx_store_share (adv.store, adv.identity, gkx_identity_id (pub.identity), NULL, 0,
-                          NULL, 0, pid, &genesis, errbuf);
+    gkx_offer_t *offer = NULL;
+    uint8_t *offer_bytes = NULL;
+    size_t offer_len = 0;
+    rc = gkx_offer_from_text (&offer, s_offer_json, errbuf);
+    if (rc != GKX_OK) {
+        fprintf (stderr, "log_walkthrough: offer: %s\n", errbuf);
+        goto cleanup;
+    }
+    gkx_offer_encode (offer, &offer_bytes, &offer_len);
+    gkx_offer_destroy (&offer);
+    rc = gkx_store_share (adv.store, adv.identity, gkx_identity_id (pub.identity), offer_bytes,
+                          offer_len, NULL, 0, pid, &genesis, errbuf);
+    gkx_free (offer_bytes);
     if (rc != GKX_OK) {
         fprintf (stderr, "log_walkthrough: share: %s\n", errbuf);
         goto cleanup;
@@ -129,20 +167,26 @@ main (int argc, char **argv)
     gkx_id_format (pid_text, pid);
     printf ("partnership %s\n", pid_text);
     rc = ship (&pub, &adv, genesis);
-    msgpack_sbuffer body;
+    uint8_t *body = NULL;
+    size_t body_len = 0;
     if (rc == GKX_OK) {
         rc = append_and_ship (&pub, &adv, pid, GKX_KIND_ACK, gkx_ack_body, sizeof gkx_ack_body);
     }
-    edit_body (&body, "payout.amount", "2.50");
     if (rc == GKX_OK) {
-        rc = append_and_ship (&adv, &pub, pid, GKX_KIND_EDIT, (const uint8_t *) body.data, body.size);
+        rc = edit_body (&adv, pid, "payout.amount=2.75", &body, &body_len);
     }
-    msgpack_sbuffer_destroy (&body);
-    edit_body (&body, "status", "paused");
     if (rc == GKX_OK) {
-        rc = append_and_ship (&pub, &adv, pid, GKX_KIND_EDIT, (const uint8_t *) body.data, body.size);
+        rc = append_and_ship (&adv, &pub, pid, GKX_KIND_EDIT, body, body_len);
     }
-    msgpack_sbuffer_destroy (&body);
+    gkx_free (body);
+    body = NULL;
+    if (rc == GKX_OK) {
+        rc = edit_body (&pub, pid, "status=paused", &body, &body_len);
+    }
+    if (rc == GKX_OK) {
+        rc = append_and_ship (&pub, &adv, pid, GKX_KIND_EDIT, body, body_len);
+    }
+    gkx_free (body);
     if (rc == GKX_OK) {
         rc = append_and_ship (&adv, &pub, pid, GKX_KIND_ACK, gkx_ack_body, sizeof gkx_ack_body);
     }
@@ -152,6 +196,10 @@ main (int argc, char **argv)
     if (rc == GKX_OK) {
         /* A replay is a no-op, not an error. */
         rc = ship (&pub, &adv, genesis);
+    }
+    if (rc == GKX_OK) {
+        print_digest (&adv, "advertiser", pid);
+        print_digest (&pub, "publisher", pid);
     }
     char path[4096];
     uint64_t now = (uint64_t) time (NULL) * 1000;

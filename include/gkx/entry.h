@@ -120,6 +120,12 @@ void gkx_genesis_body_encode (msgpack_sbuffer *sbuf, const uint8_t advertiser[GK
 int gkx_genesis_members (const gkx_entry_t *self, uint8_t advertiser[GKX_ID_BYTES],
                          uint8_t publisher[GKX_ID_BYTES]);
 
+/* For a genesis entry, appends the canonical bytes of its "offer" and
+   "policy" values to the two buffers (initialised by the caller). Returns
+   GKX_OK or GKX_EKIND when the entry is not a genesis entry. */
+int gkx_genesis_values (const gkx_entry_t *self, msgpack_sbuffer *offer,
+                        msgpack_sbuffer *policy);
+
 /* The body of an ack entry: an empty map. */
 extern const uint8_t gkx_ack_body[1];
 

@@ -24,6 +24,7 @@
 #include <gkx/entry.h>
 #include <gkx/error.h>
 #include <gkx/identity.h>
+#include <gkx/merge.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -147,6 +148,26 @@ int gkx_store_iterate (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int r
    one author and seq), borrowed for the call. Returns as gkx_store_iterate. */
 int gkx_store_evidence (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
                         int (*fn) (const gkx_entry_t *entry, void *arg), void *arg);
+
+/* Returns in *state_p a copy of the partnership's offer merge state (the
+   caller's: gkx_merge_destroy), from which the offer, its digest, the change
+   log and the proposals are read. Returns GKX_OK, GKX_ENOTFOUND or
+   GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_merge (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                                   gkx_merge_t **state_p);
+
+/* Reads the materialised offer's state digest. Returns GKX_OK or
+   GKX_ENOTFOUND. */
+GKX_NODISCARD int gkx_store_digest (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                                    uint8_t digest[GKX_OFFER_DIGEST_BYTES]);
+
+/* Recomputes the partnership's derived records (the offer's merge state and
+   the materialised offer) from its entries alone and stores them. *changed_p
+   (may be NULL) is set to 1 when they differed from what was stored.
+   Returns GKX_OK, GKX_ENOTFOUND, or an error naming the entry that could not
+   be applied. */
+GKX_NODISCARD int gkx_store_rebuild (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                                     int *changed_p, char *errbuf);
 
 /* The store's hybrid clock: the last value used or received. */
 uint64_t gkx_store_hlc (gkx_store_t *self);

@@ -406,6 +406,28 @@ gkx_genesis_members (const gkx_entry_t *self, uint8_t advertiser[GKX_ID_BYTES],
     return GKX_OK;
 }
 
+int
+gkx_genesis_values (const gkx_entry_t *self, msgpack_sbuffer *offer, msgpack_sbuffer *policy)
+{
+    if (self->kind != GKX_KIND_GENESIS) {
+        return GKX_EKIND;
+    }
+    msgpack_zone zone;
+    msgpack_zone_init (&zone, 1024);
+    msgpack_object body;
+    size_t off = 0;
+    msgpack_unpack ((const char *) self->bytes + self->body_offset, self->body_len, &off,
+                    &zone, &body);
+    /* The body is canonical, so packing a value again gives its exact bytes. */
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, offer, msgpack_sbuffer_write);
+    msgpack_pack_object (&pk, *gkx_codec_map_get (&body, "offer"));
+    msgpack_packer_init (&pk, policy, msgpack_sbuffer_write);
+    msgpack_pack_object (&pk, *gkx_codec_map_get (&body, "policy"));
+    msgpack_zone_destroy (&zone);
+    return GKX_OK;
+}
+
 const uint8_t *
 gkx_entry_bytes (const gkx_entry_t *self, size_t *len_p)
 {

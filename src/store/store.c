@@ -7,14 +7,24 @@
       heads         pid || role -> seq, hash, hlc, seen_seq
       entries       pid || role || seq -> hash || hlc || entry bytes
       evidence      pid || role || seq || hash -> entry bytes
+      offers        pid -> state digest || the offer's canonical msgpack
     Every write goes through s_write, which runs one function inside one
     write transaction and, when LMDB reports the map full, aborts, doubles
     the map and runs it again: the function must depend only on the
     transaction's view, which the abort rolls back.
+
+    The materialised offer is derived in the same transaction as the entry
+    that changes it (s_derive), so the offer never disagrees with the log.
+    The merge state behind it (registers, proposals, change log) is derived
+    from the stored entries: built on first use by replaying the
+    partnership's chains, then kept in a small cache and updated with each
+    entry. An aborted transaction empties the cache, since its states may
+    hold the aborted work.
 */
 #include <gkx/alloc.h>
 #include <gkx/hlc.h>
 #include <gkx/kind.h>
+#include <gkx/merge.h>
 #include <gkx/store.h>
 
 #include <assert.h>
@@ -41,6 +51,15 @@
 #define S_PREC_BYTES (3 + 2 * GKX_ID_BYTES + 8 + 8)
 /* Version byte of a partnership record. */
 #define S_PREC_VERSION 1
+/* Merge states kept decoded between calls. */
+#define S_CACHE_SLOTS 64
+
+/* One decoded merge state in the cache. */
+typedef struct {
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_merge_t *state;     /* NULL when the slot is free */
+    uint64_t used;          /* cache clock at last use, for eviction */
+} s_cache_slot_t;
 
 /* An open store. */
 struct gkx_store {
@@ -50,6 +69,9 @@ struct gkx_store {
     MDB_dbi heads;
     MDB_dbi entries;
     MDB_dbi evidence;
+    MDB_dbi offers;
+    s_cache_slot_t cache[S_CACHE_SLOTS];    /* decoded merge states */
+    uint64_t cache_clock;
     uint8_t self_id[GKX_ID_BYTES];          /* this node */
     uint64_t (*clock_ms) (void *arg);       /* wall clock */
     void *clock_arg;
@@ -300,6 +322,144 @@ s_meta_put_u64 (gkx_store_t *self, MDB_txn *txn, const char *name, uint64_t valu
     return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "writing metadata");
 }
 
+/* Drops every cached merge state. */
+static void
+s_cache_clear (gkx_store_t *self)
+{
+    for (int i = 0; i < S_CACHE_SLOTS; i++) {
+        gkx_merge_destroy (&self->cache[i].state);
+    }
+}
+
+/* Finds the cache slot of pid, or NULL. */
+static s_cache_slot_t *
+s_cache_find (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES])
+{
+    for (int i = 0; i < S_CACHE_SLOTS; i++) {
+        if (self->cache[i].state && memcmp (self->cache[i].pid, pid, GKX_ID_BYTES) == 0) {
+            self->cache[i].used = ++self->cache_clock;
+            return &self->cache[i];
+        }
+    }
+    return NULL;
+}
+
+/* Puts a state in the cache (taking it), evicting the least recently used. */
+static gkx_merge_t *
+s_cache_put (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], gkx_merge_t **state_p)
+{
+    s_cache_slot_t *slot = s_cache_find (self, pid);
+    for (int i = 0; !slot && i < S_CACHE_SLOTS; i++) {
+        if (!self->cache[i].state) {
+            slot = &self->cache[i];
+        }
+    }
+    if (!slot) {
+        slot = &self->cache[0];
+        for (int i = 1; i < S_CACHE_SLOTS; i++) {
+            if (self->cache[i].used < slot->used) {
+                slot = &self->cache[i];
+            }
+        }
+    }
+    gkx_merge_destroy (&slot->state);
+    memcpy (slot->pid, pid, GKX_ID_BYTES);
+    slot->state = *state_p;
+    slot->used = ++self->cache_clock;
+    *state_p = NULL;
+    return slot->state;
+}
+
+/* Builds a partnership's merge state by replaying its chains (defined below). */
+static int s_build_state (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES],
+                          gkx_merge_t **state_p, char *errbuf);
+
+/* Returns the merge state of pid for use inside txn (borrowed from the cache). */
+static int
+s_state_get (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES],
+             gkx_merge_t **state_p, char *errbuf)
+{
+    s_cache_slot_t *slot = s_cache_find (self, pid);
+    if (slot) {
+        *state_p = slot->state;
+        return GKX_OK;
+    }
+    gkx_merge_t *state = NULL;
+    int rc = s_build_state (self, txn, pid, &state, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    *state_p = s_cache_put (self, pid, &state);
+    return GKX_OK;
+}
+
+/* Writes the materialised offer with its digest. */
+static int
+s_state_put (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES],
+             gkx_merge_t *state, char *errbuf)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    const gkx_offer_t *offer = gkx_merge_offer (state);
+    gkx_offer_encode (offer, &bytes, &len);
+    MDB_val key = {GKX_ID_BYTES, (void *) pid};
+    MDB_val val = {GKX_OFFER_DIGEST_BYTES + len, NULL};
+    int rc = mdb_put (txn, self->offers, &key, &val, MDB_RESERVE);
+    if (rc == 0) {
+        gkx_offer_digest (offer, val.mv_data);
+        memcpy ((uint8_t *) val.mv_data + GKX_OFFER_DIGEST_BYTES, bytes, len);
+    }
+    gkx_free (bytes);
+    return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "writing the offer");
+}
+
+/* Updates what an entry derives (the offer's merge state) inside txn.
+   A body the merge cannot read refuses the entry (GKX_EBODY). */
+static int
+s_derive (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry, int role,
+          const uint8_t advertiser[GKX_ID_BYTES], const uint8_t publisher[GKX_ID_BYTES],
+          char *errbuf)
+{
+    int kind = gkx_entry_kind (entry);
+    const uint8_t *pid = gkx_entry_pid (entry);
+    gkx_merge_t *state = NULL;
+    char merr[GKX_ERRBUF_BYTES] = "";
+    int rc;
+    if (kind == GKX_KIND_GENESIS) {
+        msgpack_sbuffer offer;
+        msgpack_sbuffer policy;
+        msgpack_sbuffer_init (&offer);
+        msgpack_sbuffer_init (&policy);
+        gkx_genesis_values (entry, &offer, &policy);
+        rc = gkx_merge_open (&state, advertiser, publisher, (const uint8_t *) offer.data,
+                             offer.size, (const uint8_t *) policy.data, policy.size, merr);
+        msgpack_sbuffer_destroy (&offer);
+        msgpack_sbuffer_destroy (&policy);
+        if (rc != GKX_OK) {
+            return gkx_fail (errbuf, GKX_EBODY, "genesis: %s", merr);
+        }
+        return s_state_put (self, txn, pid, s_cache_put (self, pid, &state), errbuf);
+    }
+    if (kind != GKX_KIND_EDIT && kind != GKX_KIND_PROPOSE && kind != GKX_KIND_ANSWER) {
+        return GKX_OK;
+    }
+    rc = s_state_get (self, txn, pid, &state, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    size_t body_len;
+    const uint8_t *body = gkx_entry_body (entry, &body_len);
+    gkx_merge_entry_t me = {kind, role, gkx_entry_author (entry), gkx_entry_seq (entry),
+                            gkx_entry_seen_seq (entry), gkx_entry_hlc (entry),
+                            gkx_entry_hash (entry), body, body_len};
+    rc = gkx_merge_apply (state, &me, merr);
+    if (rc != GKX_OK) {
+        return gkx_fail (errbuf, rc == GKX_EBODY ? GKX_EBODY : rc, "%s seq %llu: %s",
+                         gkx_role_name (role), (unsigned long long) gkx_entry_seq (entry), merr);
+    }
+    return s_state_put (self, txn, pid, state, errbuf);
+}
+
 /* Doubles the map; only called with no transaction open. */
 static int
 s_grow (gkx_store_t *self, char *errbuf)
@@ -339,6 +499,7 @@ s_write (gkx_store_t *self, s_txn_fn *fn, void *ctx, char *errbuf)
         int result = fn (self, txn, ctx, errbuf);
         if (result == S_MAP_FULL) {
             mdb_txn_abort (txn);
+            s_cache_clear (self);
             rc = s_grow (self, errbuf);
             if (rc != GKX_OK) {
                 return rc;
@@ -347,9 +508,13 @@ s_write (gkx_store_t *self, s_txn_fn *fn, void *ctx, char *errbuf)
         }
         if (result != GKX_OK && !s_commits_on_error (result)) {
             mdb_txn_abort (txn);
+            s_cache_clear (self);
             return result;
         }
         rc = mdb_txn_commit (txn);
+        if (rc != 0) {
+            s_cache_clear (self);
+        }
         if (rc == MDB_MAP_FULL) {
             rc = s_grow (self, errbuf);
             if (rc != GKX_OK) {
@@ -399,6 +564,9 @@ s_open_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
     }
     if (rc == 0) {
         rc = mdb_dbi_open (txn, "evidence", MDB_CREATE, &self->evidence);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "offers", MDB_CREATE, &self->offers);
     }
     if (rc != 0) {
         return s_mdb_fail (errbuf, rc, "opening databases");
@@ -496,6 +664,7 @@ gkx_store_close (gkx_store_t **self_p)
     if (!self_p || !*self_p) {
         return;
     }
+    s_cache_clear (*self_p);
     if ((*self_p)->env) {
         mdb_env_close ((*self_p)->env);
     }
@@ -584,6 +753,10 @@ s_append_entry (gkx_store_t *self, MDB_txn *txn, s_append_ctx_t *ctx, const s_pr
     gkx_entry_destroy (&ctx->entry);
     rc = gkx_entry_sign (&ctx->entry, &draft, ctx->identity, errbuf);
     if (rc == GKX_OK) {
+        rc = s_derive (self, txn, ctx->entry, role, rec->pub.advertiser, rec->pub.publisher,
+                       errbuf);
+    }
+    if (rc == GKX_OK) {
         rc = s_entry_put (self, txn, ctx->entry, role, errbuf);
     }
     if (rc == GKX_OK) {
@@ -656,6 +829,9 @@ gkx_store_share (gkx_store_t *self, const gkx_identity_t *identity,
     assert (self && identity && publisher && pid);
     if (memcmp (publisher, self->self_id, GKX_ID_BYTES) == 0) {
         return gkx_fail (errbuf, GKX_EINVAL, "share: the publisher must be another node");
+    }
+    if (!offer || offer_len == 0) {
+        return gkx_fail (errbuf, GKX_EINVAL, "share: an offer is required");
     }
     uint8_t nonce[GKX_NONCE_BYTES];
     if (sodium_init () < 0) {
@@ -828,6 +1004,13 @@ s_ingest_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
         return gkx_fail (errbuf, GKX_ENOTMEMBER,
                          "ingest: the author is not a member of the partnership");
     }
+    /* Our own entries may come back only from the counterparty, which holds
+       them (taking them back after a restore from an old copy). */
+    if (ctx->peer && memcmp (ctx->peer, gkx_entry_author (entry), GKX_ID_BYTES) != 0
+        && s_role_of (&rec, ctx->peer) != s_other_role (role)) {
+        return gkx_fail (errbuf, GKX_ENOTMEMBER,
+                         "ingest: the entry's author is not the connection's peer");
+    }
     if (rec.pub.is_frozen) {
         return gkx_fail (errbuf, GKX_EFROZEN, "ingest: the partnership is frozen (equivocation)");
     }
@@ -873,7 +1056,10 @@ s_ingest_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
         return rc;
     }
     uint64_t last_hlc;
-    rc = s_entry_put (self, txn, entry, role, errbuf);
+    rc = s_derive (self, txn, entry, role, rec.pub.advertiser, rec.pub.publisher, errbuf);
+    if (rc == GKX_OK) {
+        rc = s_entry_put (self, txn, entry, role, errbuf);
+    }
     if (rc == GKX_OK) {
         rc = s_meta_u64 (self, txn, "hlc", &last_hlc, errbuf);
     }
@@ -897,7 +1083,8 @@ gkx_store_ingest (gkx_store_t *self, const uint8_t *bytes, size_t len, const uin
     if (rc != GKX_OK) {
         return rc;
     }
-    if (peer && memcmp (peer, gkx_entry_author (entry), GKX_ID_BYTES) != 0) {
+    if (peer && memcmp (peer, gkx_entry_author (entry), GKX_ID_BYTES) != 0
+        && memcmp (self->self_id, gkx_entry_author (entry), GKX_ID_BYTES) != 0) {
         gkx_entry_destroy (&entry);
         return gkx_fail (errbuf, GKX_ENOTMEMBER,
                          "ingest: the entry's author is not the connection's peer");
@@ -1079,6 +1266,161 @@ gkx_store_evidence (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
                     int (*fn) (const gkx_entry_t *entry, void *arg), void *arg)
 {
     return s_scan (self, self->evidence, pid, GKX_ID_BYTES, pid, GKX_ID_BYTES, 0, fn, arg);
+}
+
+int
+gkx_store_merge (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], gkx_merge_t **state_p)
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    rc = s_build_state (self, txn, pid, state_p, NULL);
+    mdb_txn_abort (txn);
+    return rc == S_MAP_FULL ? GKX_ESTORE : rc;
+}
+
+int
+gkx_store_digest (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                  uint8_t digest[GKX_OFFER_DIGEST_BYTES])
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    MDB_val key = {GKX_ID_BYTES, (void *) pid};
+    MDB_val val;
+    int mrc = mdb_get (txn, self->offers, &key, &val);
+    if (mrc == 0 && val.mv_size >= GKX_OFFER_DIGEST_BYTES) {
+        memcpy (digest, val.mv_data, GKX_OFFER_DIGEST_BYTES);
+    }
+    else {
+        rc = mrc == MDB_NOTFOUND ? GKX_ENOTFOUND : GKX_ESTORE;
+    }
+    mdb_txn_abort (txn);
+    return rc;
+}
+
+/* Context of a rebuild. */
+typedef struct {
+    const uint8_t *pid;
+    int changed;
+} s_rebuild_ctx_t;
+
+/* Applies every stored entry of one chain to state, in seq order. */
+static int
+s_rebuild_chain (gkx_store_t *self, MDB_txn *txn, const s_prec_t *rec, int role,
+                 gkx_merge_t **state, char *errbuf)
+{
+    MDB_cursor *cursor;
+    uint8_t start[S_ENTRY_KEY_BYTES];
+    s_entry_key (start, rec->pub.pid, role, 1);
+    int mrc = mdb_cursor_open (txn, self->entries, &cursor);
+    if (mrc != 0) {
+        return s_mdb_fail (errbuf, mrc, "opening a cursor");
+    }
+    MDB_val key = {sizeof start, start};
+    MDB_val val;
+    int rc = GKX_OK;
+    mrc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
+    while (rc == GKX_OK && mrc == 0 && key.mv_size == S_ENTRY_KEY_BYTES
+           && memcmp (key.mv_data, start, S_HEAD_KEY_BYTES) == 0) {
+        gkx_entry_t *entry = NULL;
+        rc = s_decode_value (&val, &entry);
+        if (rc != GKX_OK) {
+            rc = gkx_fail (errbuf, GKX_ESTORE, "rebuild: a stored entry does not decode");
+            break;
+        }
+        int kind = gkx_entry_kind (entry);
+        char merr[GKX_ERRBUF_BYTES] = "";
+        if (kind == GKX_KIND_GENESIS) {
+            msgpack_sbuffer offer;
+            msgpack_sbuffer policy;
+            msgpack_sbuffer_init (&offer);
+            msgpack_sbuffer_init (&policy);
+            gkx_genesis_values (entry, &offer, &policy);
+            rc = gkx_merge_open (state, rec->pub.advertiser, rec->pub.publisher,
+                                 (const uint8_t *) offer.data, offer.size,
+                                 (const uint8_t *) policy.data, policy.size, merr);
+            msgpack_sbuffer_destroy (&offer);
+            msgpack_sbuffer_destroy (&policy);
+        }
+        else if (*state) {
+            size_t body_len;
+            const uint8_t *body = gkx_entry_body (entry, &body_len);
+            gkx_merge_entry_t me = {kind, role, gkx_entry_author (entry), gkx_entry_seq (entry),
+                                    gkx_entry_seen_seq (entry), gkx_entry_hlc (entry),
+                                    gkx_entry_hash (entry), body, body_len};
+            rc = gkx_merge_apply (*state, &me, merr);
+        }
+        if (rc != GKX_OK) {
+            gkx_fail (errbuf, rc, "rebuild: %s seq %llu: %s", gkx_role_name (role),
+                      (unsigned long long) gkx_entry_seq (entry), merr);
+        }
+        gkx_entry_destroy (&entry);
+        mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    return rc;
+}
+
+static int
+s_build_state (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES],
+               gkx_merge_t **state_p, char *errbuf)
+{
+    s_prec_t rec;
+    gkx_merge_t *state = NULL;
+    int rc = s_prec_get (self, txn, pid, &rec, errbuf);
+    if (rc == GKX_OK) {
+        rc = s_rebuild_chain (self, txn, &rec, GKX_ROLE_ADVERTISER, &state, errbuf);
+    }
+    if (rc == GKX_OK && !state) {
+        rc = gkx_fail (errbuf, GKX_ESTORE, "store: the genesis entry is missing");
+    }
+    if (rc == GKX_OK) {
+        rc = s_rebuild_chain (self, txn, &rec, GKX_ROLE_PUBLISHER, &state, errbuf);
+    }
+    if (rc != GKX_OK) {
+        gkx_merge_destroy (&state);
+        return rc;
+    }
+    *state_p = state;
+    return GKX_OK;
+}
+
+/* Transaction body of gkx_store_rebuild: a fresh state replaces the cached
+   one and the materialised offer. */
+static int
+s_rebuild_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    s_rebuild_ctx_t *ctx = arg;
+    gkx_merge_t *state = NULL;
+    int rc = s_build_state (self, txn, ctx->pid, &state, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    uint8_t digest[GKX_OFFER_DIGEST_BYTES];
+    gkx_offer_digest (gkx_merge_offer (state), digest);
+    MDB_val key = {GKX_ID_BYTES, (void *) ctx->pid};
+    MDB_val val;
+    int mrc = mdb_get (txn, self->offers, &key, &val);
+    ctx->changed = mrc != 0 || val.mv_size < GKX_OFFER_DIGEST_BYTES
+        || memcmp (val.mv_data, digest, GKX_OFFER_DIGEST_BYTES) != 0;
+    return s_state_put (self, txn, ctx->pid, s_cache_put (self, ctx->pid, &state), errbuf);
+}
+
+int
+gkx_store_rebuild (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int *changed_p,
+                   char *errbuf)
+{
+    s_rebuild_ctx_t ctx = {pid, 0};
+    int rc = s_write (self, s_rebuild_txn, &ctx, errbuf);
+    if (rc == GKX_OK && changed_p) {
+        *changed_p = ctx.changed;
+    }
+    return rc;
 }
 
 uint64_t

@@ -4,7 +4,7 @@
 # Part of gokart-exchange; MIT licence.
 . "$(dirname "$0")/lib.sh"
 
-plan 11
+plan 12
 
 A="$T/adv" P="$T/pub"
 WALK="$GKX_BUILDDIR/examples/log_walkthrough"
@@ -16,6 +16,13 @@ t_setup() {
     contains "$T/walk.out" "exported" && [ -s "$T/advertiser.log" ] && [ -s "$T/publisher.log" ]
 }
 ok "two nodes share, edit, acknowledge and export" t_setup
+
+t_digests() {
+    [ "$(grep -c 'offer digest' "$T/walk.out")" -eq 2 ] &&
+    [ "$(awk '/offer digest/ {print $4}' "$T/walk.out" | sort -u | wc -l)" -eq 1 ] &&
+    contains "$T/walk.out" "already held: a replay changes nothing"
+}
+ok "both nodes derive the same offer digest; a replay is a no-op" t_digests
 
 t_list() {
     local pid; pid=$(awk '/^partnership/ {print $2}' "$T/walk.out")
@@ -74,14 +81,14 @@ t_tampered_body() {
 import sys
 p = sys.argv[1]
 d = open(p, "rb").read()
-i = d.index(b"2.50")
-d = d[:i] + b"9.50" + d[i + 4:]
+i = d.index(b"incentivised")
+d = d[:i] + b"incentivized" + d[i + 12:]
 open(p, "wb").write(d)
 PY
     run 1 "$T/b2.out" "$GKX_AUDIT" verify "$T/bad2.log" && contains "$T/b2.out" "GKX_ESIGNATURE" &&
-    contains "$T/b2.out" "advertiser seq 2"
+    contains "$T/b2.out" "advertiser seq 1"
 }
-ok "a changed payout in a body breaks its signature" t_tampered_body
+ok "a changed word in the shared offer's terms breaks the genesis signature" t_tampered_body
 
 t_truncated() {
     local size; size=$(stat -c %s "$T/advertiser.log")

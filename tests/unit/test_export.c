@@ -8,6 +8,7 @@
     gkx-audit program is run as a user runs it, from the build directory.
 */
 #include "testutil.h"
+#include "fixtures.h"
 
 #include <gkx/alloc.h>
 #include <gkx/audit.h>
@@ -145,18 +146,15 @@ s_append (s_node_t *node, const uint8_t pid[GKX_ID_BYTES], int kind, const uint8
     return entry;
 }
 
-/* Appends the edit {key: value} (a small canonical map); returns the entry
-   (the caller's). */
+/* Appends an edit that sets the offer's setting key to value; returns the
+   entry (the caller's). */
 static gkx_entry_t *
 s_edit (s_node_t *node, const uint8_t pid[GKX_ID_BYTES], const char *key, uint64_t value)
 {
+    char edit[128];
     msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 1);
-    gkx_codec_pack_cstr (&pk, key);
-    msgpack_pack_uint64 (&pk, value);
+    snprintf (edit, sizeof edit, "settings.%s=n%llu", key, (unsigned long long) value);
+    gkx_test_edit_body (&body, edit);
     gkx_entry_t *entry = s_append (node, pid, GKX_KIND_EDIT, (const uint8_t *) body.data,
                                    body.size);
     msgpack_sbuffer_destroy (&body);
@@ -190,7 +188,7 @@ s_partner (s_node_t *a, s_node_t *b, uint8_t pid[GKX_ID_BYTES])
 {
     char errbuf[GKX_ERRBUF_BYTES] = "";
     gkx_entry_t *genesis = NULL;
-    int rc = gkx_store_share (a->store, a->identity, gkx_identity_id (b->identity), NULL, 0,
+    int rc = gkx_store_share (a->store, a->identity, gkx_identity_id (b->identity), GKX_TEST_OFFER,
                               NULL, 0, pid, &genesis, errbuf);
     ck_assert_msg (rc == GKX_OK, "share: %s", errbuf);
     s_deliver (b, genesis);
@@ -725,7 +723,7 @@ START_TEST (test_spliced_entry)
     char errbuf[GKX_ERRBUF_BYTES] = "";
     uint8_t other[GKX_ID_BYTES];
     gkx_entry_t *genesis = NULL;
-    ck_assert (gkx_store_share (w.a.store, w.a.identity, gkx_identity_id (w.b.identity), NULL, 0,
+    ck_assert (gkx_store_share (w.a.store, w.a.identity, gkx_identity_id (w.b.identity), GKX_TEST_OFFER,
                                 NULL, 0, other, &genesis, errbuf)
                == GKX_OK);
     char path[PATH_MAX + 64];

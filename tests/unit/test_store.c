@@ -10,6 +10,7 @@
     refusal is the store's, not the entry layer's.
 */
 #include "testutil.h"
+#include "fixtures.h"
 
 #include <gkx/codec.h>
 #include <gkx/entry.h>
@@ -142,34 +143,27 @@ s_node_clone (s_node_t *copy, s_node_t *node)
     s_node_reopen (copy);
 }
 
-/* Encodes the canonical map {key: value} into sbuf (initialised here). */
+/* Writes into sbuf (initialised here) the body of an edit that sets the
+   offer's setting key to value, a real edit the store's merge accepts. */
 static void
 s_body_uint (msgpack_sbuffer *sbuf, const char *key, uint64_t value)
 {
-    msgpack_sbuffer_init (sbuf);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, sbuf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 1);
-    gkx_codec_pack_cstr (&pk, key);
-    msgpack_pack_uint64 (&pk, value);
+    char edit[128];
+    snprintf (edit, sizeof edit, "settings.%s=n%llu", key, (unsigned long long) value);
+    gkx_test_edit_body (sbuf, edit);
 }
 
-/* Encodes the canonical map {"n": n, "pad": <pad_len bytes>} into sbuf
-   (initialised here). */
+/* Writes into sbuf (initialised here) the body of an edit that sets the
+   setting "pad" to pad_len characters that depend on n. */
 static void
 s_body_pad (msgpack_sbuffer *sbuf, uint64_t n, size_t pad_len)
 {
-    uint8_t pad[S_PAD_BYTES];
-    assert (pad_len <= sizeof pad);
-    memset (pad, (int) (n & 0xff), pad_len);
-    msgpack_sbuffer_init (sbuf);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, sbuf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 2);
-    gkx_codec_pack_cstr (&pk, "n");
-    msgpack_pack_uint64 (&pk, n);
-    gkx_codec_pack_cstr (&pk, "pad");
-    gkx_codec_pack_bin (&pk, pad, pad_len);
+    char edit[S_PAD_BYTES + 32];
+    assert (pad_len <= S_PAD_BYTES);
+    int head = snprintf (edit, sizeof edit, "settings.pad=");
+    memset (edit + head, 'a' + (int) (n % 26), pad_len);
+    edit[head + (int) pad_len] = '\0';
+    gkx_test_edit_body (sbuf, edit);
 }
 
 /* Appends an entry of kind with body to node's chain, asserting success;
@@ -261,7 +255,7 @@ s_partner (s_node_t *a, s_node_t *b, uint8_t pid[GKX_ID_BYTES])
 {
     char errbuf[GKX_ERRBUF_BYTES] = "";
     gkx_entry_t *genesis = NULL;
-    int rc = gkx_store_share (a->store, a->identity, gkx_identity_id (b->identity), NULL, 0,
+    int rc = gkx_store_share (a->store, a->identity, gkx_identity_id (b->identity), GKX_TEST_OFFER,
                               NULL, 0, pid, &genesis, errbuf);
     ck_assert_msg (rc == GKX_OK, "share: %s (%s)", gkx_errname (rc), errbuf);
     s_deliver (b, genesis);
@@ -533,7 +527,7 @@ START_TEST (test_share_creates_partnership)
     char errbuf[GKX_ERRBUF_BYTES] = "";
     uint8_t pid[GKX_ID_BYTES];
     gkx_entry_t *genesis = NULL;
-    int rc = gkx_store_share (a.store, a.identity, gkx_identity_id (b.identity), NULL, 0, NULL,
+    int rc = gkx_store_share (a.store, a.identity, gkx_identity_id (b.identity), GKX_TEST_OFFER, NULL,
                               0, pid, &genesis, errbuf);
     ck_assert_msg (rc == GKX_OK, "share: %s", errbuf);
 
@@ -572,7 +566,7 @@ START_TEST (test_share_creates_partnership)
     ck_assert_int_eq (count, 1);
 
     uint8_t other[GKX_ID_BYTES];
-    rc = gkx_store_share (a.store, a.identity, gkx_identity_id (a.identity), NULL, 0, NULL, 0,
+    rc = gkx_store_share (a.store, a.identity, gkx_identity_id (a.identity), GKX_TEST_OFFER, NULL, 0,
                           other, NULL, errbuf);
     ck_assert_int_eq (rc, GKX_EINVAL);
 
@@ -623,7 +617,7 @@ START_TEST (test_genesis_for_third_node_refused)
     char errbuf[GKX_ERRBUF_BYTES] = "";
     uint8_t pid[GKX_ID_BYTES];
     gkx_entry_t *genesis = NULL;
-    ck_assert (gkx_store_share (a.store, a.identity, gkx_identity_id (c), NULL, 0, NULL, 0, pid,
+    ck_assert (gkx_store_share (a.store, a.identity, gkx_identity_id (c), GKX_TEST_OFFER, NULL, 0, pid,
                                 &genesis, errbuf)
                == GKX_OK);
 
@@ -923,7 +917,7 @@ START_TEST (test_ingest_unknown_partnership)
     char errbuf[GKX_ERRBUF_BYTES] = "";
     uint8_t pid[GKX_ID_BYTES];
     gkx_entry_t *a1 = NULL;
-    ck_assert (gkx_store_share (a.store, a.identity, gkx_identity_id (b.identity), NULL, 0, NULL,
+    ck_assert (gkx_store_share (a.store, a.identity, gkx_identity_id (b.identity), GKX_TEST_OFFER, NULL,
                                 0, pid, &a1, errbuf)
                == GKX_OK);
     gkx_entry_t *a2 = s_edit (&a, pid, 60);
@@ -1503,6 +1497,198 @@ START_TEST (test_hlc_monotonic_across_reopen)
 }
 END_TEST
 
+/* Appends an edit made of one CLI edit; returns the entry (the caller's). */
+static gkx_entry_t *
+s_edit_text (s_node_t *node, const uint8_t pid[GKX_ID_BYTES], const char *edit)
+{
+    msgpack_sbuffer body;
+    gkx_test_edit_body (&body, edit);
+    gkx_entry_t *entry = s_append (node, pid, GKX_KIND_EDIT, (const uint8_t *) body.data,
+                                   body.size);
+    msgpack_sbuffer_destroy (&body);
+    return entry;
+}
+
+/* Returns the offer's JSON text as a node derives it (the caller frees). */
+static char *
+s_offer_text (s_node_t *node, const uint8_t pid[GKX_ID_BYTES])
+{
+    gkx_merge_t *state = NULL;
+    ck_assert_int_eq (gkx_store_merge (node->store, pid, &state), GKX_OK);
+    char *text = gkx_offer_to_text (gkx_merge_offer (state));
+    gkx_merge_destroy (&state);
+    return text;
+}
+
+/* Both members derive the same offer and digest from the same entries, and
+   the materialised offer moves in the transaction of the entry. */
+START_TEST (test_offer_derived_on_both_sides)
+{
+    s_node_t a;
+    s_node_t b;
+    uint8_t pid[GKX_ID_BYTES];
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    uint8_t da[GKX_OFFER_DIGEST_BYTES];
+    uint8_t db[GKX_OFFER_DIGEST_BYTES];
+    uint8_t before[GKX_OFFER_DIGEST_BYTES];
+    ck_assert_int_eq (gkx_store_digest (a.store, pid, before), GKX_OK);
+    ck_assert_int_eq (gkx_store_digest (b.store, pid, db), GKX_OK);
+    ck_assert_mem_eq (before, db, GKX_OFFER_DIGEST_BYTES);
+
+    gkx_entry_t *ack = s_ack (&b, pid);
+    s_deliver (&a, ack);
+    gkx_entry_t *raise = s_edit_text (&a, pid, "payout.amount=2.75");
+    ck_assert_int_eq (gkx_store_digest (a.store, pid, da), GKX_OK);
+    ck_assert_mem_ne (da, before, GKX_OFFER_DIGEST_BYTES);
+    s_deliver (&b, raise);
+    gkx_entry_t *pause = s_edit_text (&b, pid, "status=paused");
+    s_deliver (&a, pause);
+    ck_assert_int_eq (gkx_store_digest (a.store, pid, da), GKX_OK);
+    ck_assert_int_eq (gkx_store_digest (b.store, pid, db), GKX_OK);
+    ck_assert_mem_eq (da, db, GKX_OFFER_DIGEST_BYTES);
+
+    char *text_a = s_offer_text (&a, pid);
+    char *text_b = s_offer_text (&b, pid);
+    ck_assert_str_eq (text_a, text_b);
+    ck_assert_ptr_nonnull (strstr (text_a, "\"amount\":\"2.75\""));
+    ck_assert_ptr_nonnull (strstr (text_a, "\"status\":\"paused\""));
+    free (text_a);
+    free (text_b);
+
+    /* A cold start derives the state again from the entries alone. */
+    s_node_reopen (&a);
+    uint8_t reopened[GKX_OFFER_DIGEST_BYTES];
+    ck_assert_int_eq (gkx_store_digest (a.store, pid, reopened), GKX_OK);
+    ck_assert_mem_eq (reopened, db, GKX_OFFER_DIGEST_BYTES);
+    gkx_merge_t *state = NULL;
+    ck_assert_int_eq (gkx_store_merge (a.store, pid, &state), GKX_OK);
+    json_t *changes = gkx_merge_changes (state, "A", "B");
+    ck_assert_uint_eq (json_array_size (changes), 2);
+    json_decref (changes);
+    gkx_merge_destroy (&state);
+
+    gkx_entry_destroy (&genesis);
+    gkx_entry_destroy (&ack);
+    gkx_entry_destroy (&raise);
+    gkx_entry_destroy (&pause);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* rebuild recomputes the offer from the entries alone: the same digest. */
+START_TEST (test_rebuild_yields_same_digest)
+{
+    s_node_t a;
+    s_node_t b;
+    uint8_t pid[GKX_ID_BYTES];
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    gkx_entry_t *ack = s_ack (&b, pid);
+    s_deliver (&a, ack);
+    gkx_entry_t *e1 = s_edit_text (&a, pid, "targeting.countries+=FR");
+    gkx_entry_t *e2 = s_edit_text (&a, pid, "caps.daily=200");
+    uint8_t before[GKX_OFFER_DIGEST_BYTES];
+    uint8_t after[GKX_OFFER_DIGEST_BYTES];
+    ck_assert_int_eq (gkx_store_digest (a.store, pid, before), GKX_OK);
+    int changed = -1;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_msg (gkx_store_rebuild (a.store, pid, &changed, errbuf) == GKX_OK, "%s", errbuf);
+    ck_assert_int_eq (changed, 0);
+    ck_assert_int_eq (gkx_store_digest (a.store, pid, after), GKX_OK);
+    ck_assert_mem_eq (before, after, GKX_OFFER_DIGEST_BYTES);
+    uint8_t unknown[GKX_ID_BYTES] = {0};
+    ck_assert_int_eq (gkx_store_rebuild (a.store, unknown, NULL, errbuf), GKX_ENOTFOUND);
+    gkx_entry_destroy (&genesis);
+    gkx_entry_destroy (&ack);
+    gkx_entry_destroy (&e1);
+    gkx_entry_destroy (&e2);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* An edit body the offer cannot read is refused at ingest and at append:
+   nothing is written. */
+START_TEST (test_malformed_edit_refused)
+{
+    s_node_t a;
+    s_node_t b;
+    uint8_t pid[GKX_ID_BYTES];
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 1);
+    gkx_codec_pack_cstr (&pk, "payout");
+    msgpack_pack_uint64 (&pk, 7);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    gkx_entry_t *entry = NULL;
+    int rc = gkx_store_append (a.store, a.identity, pid, GKX_KIND_EDIT, (const uint8_t *) body.data,
+                               body.size, &entry, errbuf);
+    ck_assert_int_eq (rc, GKX_EBODY);
+    ck_assert_ptr_null (entry);
+    gkx_head_t head;
+    ck_assert_int_eq (gkx_store_head (a.store, pid, GKX_ROLE_ADVERTISER, &head), GKX_OK);
+    ck_assert_uint_eq (head.seq, 1);
+
+    /* The same body signed by hand and shipped: refused by the receiver. */
+    gkx_entry_draft_t draft;
+    memset (&draft, 0, sizeof draft);
+    memcpy (draft.pid, pid, GKX_ID_BYTES);
+    memcpy (draft.author, gkx_identity_id (a.identity), GKX_ID_BYTES);
+    draft.seq = 2;
+    memcpy (draft.prev_hash, gkx_entry_hash (genesis), GKX_HASH_BYTES);
+    draft.hlc = gkx_entry_hlc (genesis) + 1;
+    draft.kind = GKX_KIND_EDIT;
+    draft.body = (const uint8_t *) body.data;
+    draft.body_len = body.size;
+    ck_assert_int_eq (gkx_entry_sign (&entry, &draft, a.identity, errbuf), GKX_OK);
+    size_t len;
+    const uint8_t *bytes = gkx_entry_bytes (entry, &len);
+    int result = 0;
+    ck_assert_int_eq (gkx_store_ingest (b.store, bytes, len, gkx_identity_id (a.identity),
+                                        &result, errbuf), GKX_EBODY);
+    ck_assert_ptr_nonnull (strstr (errbuf, "advertiser seq 2"));
+    ck_assert_int_eq (gkx_store_head (b.store, pid, GKX_ROLE_ADVERTISER, &head), GKX_OK);
+    ck_assert_uint_eq (head.seq, 1);
+    msgpack_sbuffer_destroy (&body);
+    gkx_entry_destroy (&entry);
+    gkx_entry_destroy (&genesis);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* A genesis whose offer is missing or breaks the schema is refused. */
+START_TEST (test_share_needs_valid_offer)
+{
+    s_node_t a;
+    s_node_t b;
+    uint8_t pid[GKX_ID_BYTES];
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_int_eq (gkx_store_share (a.store, a.identity, gkx_identity_id (b.identity), NULL, 0,
+                                       NULL, 0, pid, NULL, errbuf), GKX_EINVAL);
+    ck_assert_str_eq (errbuf, "share: an offer is required");
+    static const uint8_t empty_map[] = {0x80};
+    ck_assert_int_eq (gkx_store_share (a.store, a.identity, gkx_identity_id (b.identity),
+                                       empty_map, sizeof empty_map, NULL, 0, pid, NULL, errbuf),
+                      GKX_EBODY);
+    ck_assert_ptr_nonnull (strstr (errbuf, "genesis: "));
+    ck_assert_int_eq (gkx_store_partnership (a.store, pid, &(gkx_partnership_t) {0}), GKX_ENOTFOUND);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -1530,6 +1716,10 @@ main (void)
     tcase_add_test (tc, test_map_grows);
     tcase_add_test (tc, test_crash_keeps_committed_entries);
     tcase_add_test (tc, test_hlc_monotonic_across_reopen);
+    tcase_add_test (tc, test_offer_derived_on_both_sides);
+    tcase_add_test (tc, test_rebuild_yields_same_digest);
+    tcase_add_test (tc, test_malformed_edit_refused);
+    tcase_add_test (tc, test_share_needs_valid_offer);
     suite_add_tcase (s, tc);
     return gkx_test_run (s);
 }

@@ -1,0 +1,154 @@
+/*  http - a small, hardened JSON-over-HTTP server (libmicrohttpd + jansson).
+    Part of gokart-exchange; MIT licence.
+
+    The frame of gkxd's tenant API and postback endpoint. It knows nothing of
+    offers: the caller gives a route table ("GET /v1/partnerships/{}/offer")
+    and handlers, and the server does everything around them the same way
+    for every route: bearer-token check in constant time, routing (404, 405
+    with Allow), path segments decoded and checked to be safe tokens, the body
+    size-limited (413 before a byte of it is read when Content-Length says
+    so), its content type checked (415), its UTF-8 and JSON checked (400
+    naming line and column), and every reply sent as JSON with Cache-Control:
+    no-store. Errors have one shape:
+        {"error": {"code": "unauthorized", "message": "..."}}
+    Handlers run on a pool of handler threads and may block: the connection
+    waits suspended meanwhile, and libmicrohttpd's event-loop thread goes on
+    serving every other connection. A slow client holds a socket, never a
+    thread, and idle connections time out.
+*/
+#ifndef GKX_HTTP_H_INCLUDED
+#define GKX_HTTP_H_INCLUDED
+
+#include <gkx/error.h>
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Default largest request body accepted (1 MiB). */
+#define GKX_HTTP_BODY_MAX_DEFAULT (1024 * 1024)
+/* Default number of handler threads. */
+#define GKX_HTTP_THREADS_DEFAULT 4
+/* Default seconds a connection may stay idle before it is closed. */
+#define GKX_HTTP_TIMEOUT_DEFAULT 10
+/* Default most connections open at once. */
+#define GKX_HTTP_CONNECTIONS_DEFAULT 256
+/* Longest path segment a route captures, in bytes after URL decoding. */
+#define GKX_HTTP_SEGMENT_MAX_BYTES 256
+/* Most segments in a route pattern or a request path. */
+#define GKX_HTTP_SEGMENTS_MAX 16
+/* Most query parameters in one request. */
+#define GKX_HTTP_QUERY_MAX 64
+
+/* A running server. */
+typedef struct gkx_http gkx_http_t;
+/* One request, as a handler sees it; lives until the handler returns. */
+typedef struct gkx_http_request gkx_http_request_t;
+
+/* A handler: answers one request. *status_p is 200 on entry; the handler may
+   set another status (100-599). It returns the reply body, which the server
+   sends and releases (one reference is taken over), or the placeholder from
+   gkx_http_reply_text. Returning NULL sends 500. user is the options' user
+   pointer. Runs on one of the handler threads, at most options.threads at
+   once, and may block (gkx_http_close waits for it). */
+typedef json_t *(gkx_http_handler_fn) (gkx_http_request_t *request, void *user, int *status_p);
+
+/* One route: "METHOD /path/with/{}/placeholders" and its handler. A {}
+   stands for one whole path segment. */
+typedef struct {
+    const char *pattern;            /* e.g. "GET /v1/partnerships/{}/offer" */
+    gkx_http_handler_fn *handler;   /* called for matching requests */
+} gkx_http_route_t;
+
+/* What gkx_http_open needs. Zero values take the defaults. */
+typedef struct {
+    const char *address;            /* "host:port" or "[v6]:port"; port 0 picks a free port */
+    const char *token;              /* bearer token; NULL serves without authentication */
+    const gkx_http_route_t *routes; /* route table, copied at open */
+    size_t routes_count;            /* entries in routes */
+    void *user;                     /* passed to every handler */
+    size_t body_max;                /* largest body in bytes; 0 for GKX_HTTP_BODY_MAX_DEFAULT */
+    unsigned threads;               /* handler threads; 0 for GKX_HTTP_THREADS_DEFAULT */
+    unsigned timeout_s;             /* idle seconds; 0 for GKX_HTTP_TIMEOUT_DEFAULT */
+    unsigned connections_max;       /* 0 for GKX_HTTP_CONNECTIONS_DEFAULT */
+} gkx_http_options_t;
+
+/* Request counters since open, read atomically one by one. */
+typedef struct {
+    uint64_t requests;              /* replies sent */
+    uint64_t status_2xx;            /* replies with a 2xx status */
+    uint64_t status_3xx;            /* replies with a 3xx status */
+    uint64_t status_4xx;            /* replies with a 4xx status */
+    uint64_t status_5xx;            /* replies with a 5xx status */
+    uint64_t aborted;               /* requests closed without a reply (timeout,
+                                       client gone, chunked body over the limit) */
+} gkx_http_stats_t;
+
+/* Binds options->address and starts serving the routes. The token and the
+   route table are copied; options may go once this returns. Sets *self_p
+   (the caller's, for gkx_http_close) only on success. Returns GKX_OK,
+   GKX_EINVAL (bad address, token or route pattern, or a route given twice)
+   or GKX_EIO (cannot listen, or cannot start a thread), with errbuf naming
+   the problem. */
+GKX_NODISCARD int gkx_http_open (gkx_http_t **self_p, const gkx_http_options_t *options,
+                                 char *errbuf);
+
+/* Stops serving: runs the handlers of requests already received (requests
+   completing meanwhile get 503), then closes every connection and the
+   listening socket, and frees. Accepts NULL; sets *self_p to NULL. */
+void gkx_http_close (gkx_http_t **self_p);
+
+/* Returns the port the server listens on (the chosen one when 0 was asked). */
+unsigned gkx_http_port (const gkx_http_t *self);
+
+/* Copies the request counters into *out. */
+void gkx_http_stats (const gkx_http_t *self, gkx_http_stats_t *out);
+
+/* Returns the request's method ("GET"); borrowed for the handler's call. */
+const char *gkx_http_method (const gkx_http_request_t *request);
+
+/* Returns the request's path as sent, without the query; borrowed for the
+   handler's call. */
+const char *gkx_http_path (const gkx_http_request_t *request);
+
+/* Returns the number of segments the route's {} captured. */
+size_t gkx_http_segment_count (const gkx_http_request_t *request);
+
+/* Returns the index-th captured segment, URL-decoded: non-empty, at most
+   GKX_HTTP_SEGMENT_MAX_BYTES, valid UTF-8, without '/', '\', ".." or control
+   bytes. NULL when index is out of range. Borrowed for the handler's call. */
+const char *gkx_http_segment (const gkx_http_request_t *request, size_t index);
+
+/* Returns the URL-decoded value of the first query parameter named name, ""
+   for a name without a value, NULL when absent. Borrowed for the handler's
+   call. */
+const char *gkx_http_query (const gkx_http_request_t *request, const char *name);
+
+/* Returns the parsed JSON body (an object or an array), or NULL when the
+   request had no body. Borrowed for the handler's call; json_incref it to
+   keep or return it. */
+json_t *gkx_http_body (const gkx_http_request_t *request);
+
+/* Makes the reply a text/plain (UTF-8) body of len bytes copied from text,
+   for a handler to return:
+       return gkx_http_reply_text (request, text, len);
+   Returns a placeholder (JSON null) that the handler returns; the text is
+   sent with *status_p, and any other JSON the handler returns instead is
+   released unsent. */
+json_t *gkx_http_reply_text (gkx_http_request_t *request, const char *text, size_t len);
+
+/* Returns a new error body {"error": {"code": code, "message": ...}} with the
+   message formatted from fmt, and sets *status_p to status, for a handler to
+   return. */
+json_t *gkx_http_error (int *status_p, int status, const char *code, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
