@@ -8,7 +8,6 @@
 #include <gkx/audit.h>
 #include <gkx/card.h>
 #include <gkx/codec.h>
-#include <gkx/config.h>
 #include <gkx/entry.h>
 #include <gkx/error.h>
 #include <gkx/export.h>

@@ -21,6 +21,7 @@
 #ifndef GKX_STORE_H_INCLUDED
 #define GKX_STORE_H_INCLUDED
 
+#include <gkx/card.h>
 #include <gkx/entry.h>
 #include <gkx/error.h>
 #include <gkx/identity.h>
@@ -168,6 +169,20 @@ GKX_NODISCARD int gkx_store_digest (gkx_store_t *self, const uint8_t pid[GKX_ID_
    be applied. */
 GKX_NODISCARD int gkx_store_rebuild (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
                                      int *changed_p, char *errbuf);
+
+/* Keeps a peer's verified card, replacing an older card of the same id (a
+   card older than the one held is ignored). Returns GKX_OK or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_peer_put (gkx_store_t *self, const gkx_card_t *card, char *errbuf);
+
+/* Reads the card of peer id into *card_p (the caller's). Returns GKX_OK,
+   GKX_ENOTFOUND or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_peer_get (gkx_store_t *self, const uint8_t id[GKX_ID_BYTES],
+                                      gkx_card_t **card_p);
+
+/* Calls fn for every peer's card (borrowed for the call) in id order; stops
+   early when fn returns non-zero and returns that value. */
+int gkx_store_peers (gkx_store_t *self, int (*fn) (const gkx_card_t *card, void *arg),
+                     void *arg);
 
 /* The store's hybrid clock: the last value used or received. */
 uint64_t gkx_store_hlc (gkx_store_t *self);

@@ -8,6 +8,7 @@
       entries       pid || role || seq -> hash || hlc || entry bytes
       evidence      pid || role || seq || hash -> entry bytes
       offers        pid -> state digest || the offer's canonical msgpack
+      peers         node id -> the peer's signed tenant card (msgpack)
     Every write goes through s_write, which runs one function inside one
     write transaction and, when LMDB reports the map full, aborts, doubles
     the map and runs it again: the function must depend only on the
@@ -70,6 +71,7 @@ struct gkx_store {
     MDB_dbi entries;
     MDB_dbi evidence;
     MDB_dbi offers;
+    MDB_dbi peers;
     s_cache_slot_t cache[S_CACHE_SLOTS];    /* decoded merge states */
     uint64_t cache_clock;
     uint8_t self_id[GKX_ID_BYTES];          /* this node */
@@ -567,6 +569,9 @@ s_open_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
     }
     if (rc == 0) {
         rc = mdb_dbi_open (txn, "offers", MDB_CREATE, &self->offers);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "peers", MDB_CREATE, &self->peers);
     }
     if (rc != 0) {
         return s_mdb_fail (errbuf, rc, "opening databases");
@@ -1421,6 +1426,94 @@ gkx_store_rebuild (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int *chan
         *changed_p = ctx.changed;
     }
     return rc;
+}
+
+/* Transaction body of gkx_store_peer_put. */
+static int
+s_peer_put_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    const gkx_card_t *card = arg;
+    MDB_val key = {GKX_ID_BYTES, (void *) gkx_card_id (card)};
+    MDB_val val;
+    int rc = mdb_get (txn, self->peers, &key, &val);
+    if (rc == 0) {
+        gkx_card_t *held = NULL;
+        if (gkx_card_decode (&held, val.mv_data, val.mv_size, NULL) == GKX_OK) {
+            int newer = gkx_card_timestamp (held) > gkx_card_timestamp (card);
+            gkx_card_destroy (&held);
+            if (newer) {
+                return GKX_OK;
+            }
+        }
+    }
+    size_t len;
+    const uint8_t *bytes = gkx_card_bytes (card, &len);
+    MDB_val put = {len, (void *) bytes};
+    rc = mdb_put (txn, self->peers, &key, &put, 0);
+    return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "writing a peer");
+}
+
+int
+gkx_store_peer_put (gkx_store_t *self, const gkx_card_t *card, char *errbuf)
+{
+    return s_write (self, s_peer_put_txn, (void *) card, errbuf);
+}
+
+int
+gkx_store_peer_get (gkx_store_t *self, const uint8_t id[GKX_ID_BYTES], gkx_card_t **card_p)
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    MDB_val key = {GKX_ID_BYTES, (void *) id};
+    MDB_val val;
+    int mrc = mdb_get (txn, self->peers, &key, &val);
+    if (mrc == 0) {
+        rc = gkx_card_decode (card_p, val.mv_data, val.mv_size, NULL) == GKX_OK ? GKX_OK
+                                                                             : GKX_ESTORE;
+    }
+    else {
+        rc = mrc == MDB_NOTFOUND ? GKX_ENOTFOUND : GKX_ESTORE;
+    }
+    mdb_txn_abort (txn);
+    return rc;
+}
+
+int
+gkx_store_peers (gkx_store_t *self, int (*fn) (const gkx_card_t *card, void *arg), void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cursor;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (mdb_cursor_open (txn, self->peers, &cursor) != 0) {
+        mdb_txn_abort (txn);
+        return GKX_ESTORE;
+    }
+    MDB_val key;
+    MDB_val val;
+    int result = GKX_OK;
+    int mrc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
+    while (mrc == 0) {
+        gkx_card_t *card = NULL;
+        if (gkx_card_decode (&card, val.mv_data, val.mv_size, NULL) != GKX_OK) {
+            result = GKX_ESTORE;
+            break;
+        }
+        result = fn (card, arg);
+        gkx_card_destroy (&card);
+        if (result != 0) {
+            break;
+        }
+        mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    mdb_txn_abort (txn);
+    return result;
 }
 
 uint64_t

@@ -1,0 +1,97 @@
+/*  node - gkxd's core: the event loop that owns the store and the links.
+    Part of gokart-exchange; MIT licence.
+
+    One thread, the node's event loop (CZMQ zloop), owns the store, the
+    replication sockets and the timers. Every write to the store happens on
+    it: an HTTP handler thread that needs the store hands a function to the
+    loop with gkx_node_call and waits for its result, so LMDB sees one
+    writer and replication pushes happen right after each commit.
+
+    Replication (docs/protocol.md): the node binds one ROUTER (CURVE server,
+    ZAP handler that admits only known peers' transport keys) and connects a
+    DEALER (CURVE client) to each peer. It pushes its own chain entries,
+    acknowledges what it receives with its heads, catches up on connect and
+    appends ack entries a moment after new counterparty entries arrive.
+*/
+#ifndef GKX_NODE_H_INCLUDED
+#define GKX_NODE_H_INCLUDED
+
+#include <gkx/card.h>
+#include <gkx/config.h>
+#include <gkx/error.h>
+#include <gkx/identity.h>
+#include <gkx/store.h>
+
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gkx_node gkx_node_t;
+
+/* Opens the node of directory dir: configuration, keys, card, store,
+   replication sockets. Does not start the loop. Returns GKX_OK, or the
+   failing part's code with errbuf saying what (for example a port in use). */
+GKX_NODISCARD int gkx_node_open (gkx_node_t **self_p, const char *dir, char *errbuf);
+
+/* Runs the event loop until gkx_node_stop (or SIGTERM/SIGINT, which main
+   turns into gkx_node_stop). Returns GKX_OK after a clean stop. */
+int gkx_node_run (gkx_node_t *self);
+
+/* Asks the loop to stop after the work in hand; safe from any thread and
+   from a signal handler. */
+void gkx_node_stop (gkx_node_t *self);
+
+/* Closes sockets and the store; accepts NULL; sets *self_p to NULL. */
+void gkx_node_close (gkx_node_t **self_p);
+
+/* A function run on the loop thread by gkx_node_call. */
+typedef int (gkx_node_fn) (gkx_node_t *node, void *arg);
+
+/* Runs fn (node, arg) on the loop thread and returns its result; the
+   caller's thread waits. Safe from any thread but the loop's own (where it
+   simply calls fn). Returns GKX_ESTORE if the loop is not running. */
+int gkx_node_call (gkx_node_t *self, gkx_node_fn *fn, void *arg);
+
+/* The node's parts. The store may be used only on the loop thread (inside
+   gkx_node_call); the others are read-only after open. */
+gkx_store_t *gkx_node_store (gkx_node_t *self);
+const gkx_identity_t *gkx_node_identity (gkx_node_t *self);
+const gkx_config_t *gkx_node_config (gkx_node_t *self);
+const gkx_card_t *gkx_node_card (gkx_node_t *self);
+const char *gkx_node_dir (gkx_node_t *self);
+
+/* On the loop: appends a local entry and pushes it to the counterparty.
+   Returns as gkx_store_append. *entry_p (may be NULL) gets the entry. */
+int gkx_node_append (gkx_node_t *self, const uint8_t pid[GKX_ID_BYTES], int kind,
+                     const uint8_t *body, size_t body_len, gkx_entry_t **entry_p,
+                     char *errbuf);
+
+/* On the loop: shares an offer (canonical offer and policy values) with a
+   known publisher peer, writing the genesis, and pushes it. Returns
+   GKX_OK with pid set, GKX_ENOTFOUND (not a known peer), GKX_EINVAL (the
+   peer is not a publisher, or this node is not an advertiser), or as
+   gkx_store_share. */
+int gkx_node_share (gkx_node_t *self, const uint8_t publisher[GKX_ID_BYTES],
+                    const uint8_t *offer, size_t offer_len, const uint8_t *policy,
+                    size_t policy_len, uint8_t pid[GKX_ID_BYTES], char *errbuf);
+
+/* On the loop: adds or replaces a peer from its verified card and connects
+   to it. Returns GKX_OK, GKX_EINVAL (the card is this node's own, or of the
+   same role) or a store error. */
+int gkx_node_peer_add (gkx_node_t *self, const gkx_card_t *card, char *errbuf);
+
+/* On the loop: the peers as JSON, [{"id", "name", "role", "endpoint",
+   "connected", "lag_entries", "last_seen"}, ...] (the caller's). */
+json_t *gkx_node_peers_json (gkx_node_t *self);
+
+/* On the loop: the name the node knows for member id (its own name, or the
+   peer's card name), or "" when unknown. Borrowed until the next call. */
+const char *gkx_node_member_name (gkx_node_t *self, const uint8_t id[GKX_ID_BYTES]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
