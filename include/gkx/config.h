@@ -30,6 +30,8 @@ typedef struct {
     char *email;                /* contact address, "" when none */
     char *listen;               /* replication endpoint tcp://host:port */
     char *api_listen;           /* tenant API host:port */
+    int accept_any;             /* publisher: 1 accepts partnerships from any
+                                   advertiser, 0 (default) only from listed peers */
     char *verticals[GKX_CONFIG_LIST_MAX];
     size_t verticals_count;
     char *countries[GKX_CONFIG_LIST_MAX];

@@ -58,7 +58,8 @@ typedef struct gkx_http_request gkx_http_request_t;
 typedef json_t *(gkx_http_handler_fn) (gkx_http_request_t *request, void *user, int *status_p);
 
 /* One route: "METHOD /path/with/{}/placeholders" and its handler. A {}
-   stands for one whole path segment. */
+   stands for one whole path segment. A request takes the first route of the
+   table that matches its method and path. */
 typedef struct {
     const char *pattern;            /* e.g. "GET /v1/partnerships/{}/offer" */
     gkx_http_handler_fn *handler;   /* called for matching requests */

@@ -5,6 +5,7 @@
     canonical msgpack header (docs/protocol.md):
         ["heads", resync, [[pid, own_seq, your_seq], ...]]
         ["entries", pid, count]   followed by count frames, one entry each
+        ["card"]                  followed by one frame: the sender's card
     heads tells, per shared partnership, how far the sender's own chain goes
     and how much of the receiver's chain the sender holds; it opens a
     connection (resync = true: start sending from what I hold) and
@@ -36,6 +37,7 @@ extern "C" {
 typedef enum {
     GKX_SYNC_HEADS = 1,
     GKX_SYNC_ENTRIES = 2,
+    GKX_SYNC_CARD = 3,
 } gkx_sync_type_t;
 
 /* One partnership's heads as the sender sees them. */
@@ -62,6 +64,9 @@ void gkx_sync_heads_encode (msgpack_sbuffer *sbuf, int resync, const gkx_sync_he
 /* Encodes an entries header into sbuf (initialised by the caller). */
 void gkx_sync_entries_encode (msgpack_sbuffer *sbuf, const uint8_t pid[GKX_ID_BYTES],
                               size_t count);
+
+/* Encodes a card header into sbuf (initialised by the caller). */
+void gkx_sync_card_encode (msgpack_sbuffer *sbuf);
 
 /* Decodes a header frame strictly. Returns GKX_OK, a codec code, or
    GKX_ETYPE / GKX_ETOOBIG with errbuf naming the field. */

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -183,7 +184,7 @@ s_printable (char *out, size_t size, const char *text)
 static json_t *
 s_parse (const s_reply_t *reply, const char *type)
 {
-    if (type && strncmp (type, "text/plain", 10) == 0) {
+    if (type && strncasecmp (type, "text/plain", 10) == 0) {
         return json_stringn (reply->data ? reply->data : "", reply->len);
     }
     if (!reply->data) {
@@ -293,8 +294,9 @@ cli_client_call (const char *dir, const char *method, const char *path, const js
         goto cleanup;
     }
     if (code == CURLE_OPERATION_TIMEDOUT) {
-        rc = s_fail ("the node in %s did not answer on %s within %ld ms", dir, address,
-                     s_timeout_ms);
+        int whole = s_timeout_ms % 1000 == 0;
+        rc = s_fail ("the node in %s did not answer on %s within %ld %s", dir, address,
+                     whole ? s_timeout_ms / 1000 : s_timeout_ms, whole ? "s" : "ms");
         goto cleanup;
     }
     if (code == CURLE_WRITE_ERROR && reply.too_big) {

@@ -44,6 +44,15 @@ gkx_sync_entries_encode (msgpack_sbuffer *sbuf, const uint8_t pid[GKX_ID_BYTES],
     msgpack_pack_uint64 (&pk, count);
 }
 
+void
+gkx_sync_card_encode (msgpack_sbuffer *sbuf)
+{
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, sbuf, msgpack_sbuffer_write);
+    msgpack_pack_array (&pk, 1);
+    gkx_codec_pack_cstr (&pk, "card");
+}
+
 /* Whether obj is the string s. */
 static int
 s_is_str (const msgpack_object *obj, const char *s)
@@ -99,10 +108,14 @@ gkx_sync_decode (gkx_sync_header_t *out, const uint8_t *buf, size_t len, char *e
     msgpack_zone_init (&zone, 2048);
     msgpack_object root;
     int rc = gkx_codec_decode (&root, &zone, buf, len, "sync", errbuf);
-    if (rc == GKX_OK && (root.type != MSGPACK_OBJECT_ARRAY || root.via.array.size != 3)) {
+    if (rc == GKX_OK && root.type == MSGPACK_OBJECT_ARRAY && root.via.array.size == 1
+        && s_is_str (&root.via.array.ptr[0], "card")) {
+        out->type = GKX_SYNC_CARD;
+    }
+    else if (rc == GKX_OK && (root.type != MSGPACK_OBJECT_ARRAY || root.via.array.size != 3)) {
         rc = gkx_fail (errbuf, GKX_ETYPE, "sync: expected a header of 3 fields");
     }
-    if (rc == GKX_OK) {
+    else if (rc == GKX_OK) {
         const msgpack_object *f = root.via.array.ptr;
         if (s_is_str (&f[0], "heads")) {
             out->type = GKX_SYNC_HEADS;

@@ -111,6 +111,11 @@ s_handler (void *user, const char *section, const char *name, const char *value)
         rc = s_split (c->countries, &c->countries_count, value);
         problem = "too many countries";
     }
+    else if (strcmp (section, "node") == 0 && strcmp (name, "accept") == 0) {
+        c->accept_any = strcmp (value, "any") == 0;
+        rc = c->accept_any || strcmp (value, "listed") == 0 ? GKX_OK : GKX_ECONFIG;
+        problem = "accept must be any or listed";
+    }
     else if (strcmp (section, "api") == 0 && strcmp (name, "listen") == 0) {
         s_set (&c->api_listen, value);
         rc = strchr (value, ':') ? GKX_OK : GKX_ECONFIG;
@@ -216,6 +221,9 @@ gkx_config_write (const char *dir, const gkx_config_init_t *init, char *errbuf)
              "email = %s\n"
              "# Replication endpoint (ZeroMQ ROUTER with CURVE), as partners reach it.\n"
              "listen = %s\n"
+             "# Publishers: which advertisers may open partnerships with this node:\n"
+             "# listed (only peers added with 'gkx peer add') or any.\n"
+             "accept = listed\n"
              "# Optional, comma-separated: verticals and ISO 3166-1 countries for the card.\n"
              "verticals =\n"
              "countries =\n"

@@ -403,8 +403,11 @@ s_is_json_type (const char *type)
         return 0;
     }
     p += 5;
-    if (quoted && *p++ != '"') {
-        return 0;
+    if (quoted) {
+        if (*p != '"') {
+            return 0;
+        }
+        p++;
     }
     p += strspn (p, " \t");
     return *p == '\0';

@@ -1,32 +1,33 @@
 /*  gkxd - the tenant node.
     Part of gokart-exchange; MIT licence.
 
-    This version opens and checks the node: configuration, keys, tenant card
-    and store, then stays up until SIGTERM or SIGINT and closes the store
-    cleanly. Replication, the tenant API, postbacks and notifications are
-    added as modules beside this file.
+    Parses the arguments, opens the node (node.h) and its tenant API
+    (api.h on the http module), runs the event loop until SIGTERM or SIGINT,
+    then closes the API before the node so no handler outlives the store.
 */
+#include <gkx/api.h>
 #include <gkx/config.h>
-#include <gkx/identity.h>
-#include <gkx/kind.h>
-#include <gkx/keyfile.h>
-#include <gkx/store.h>
+#include <gkx/node.h>
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-/* Set by the signal handler; the main loop exits when it is set. */
-static volatile sig_atomic_t s_stop;
+/* Largest API token file read, in bytes. */
+#define S_TOKEN_MAX 256
 
-/* Records a stop request. */
+/* The node the signal handler stops. */
+static gkx_node_t *s_node;
+
+/* Asks the node to stop; async-signal-safe (it sets a flag). */
 static void
 s_on_signal (int sig)
 {
     (void) sig;
-    s_stop = 1;
+    if (s_node) {
+        gkx_node_stop (s_node);
+    }
 }
 
 /* Prints usage to out. */
@@ -35,7 +36,23 @@ s_usage (FILE *out)
 {
     fprintf (out, "usage: gkxd --dir DIR\n\n"
                   "Runs the node of DIR (created by 'gkx init') in the foreground until\n"
-                  "SIGTERM or SIGINT. GKX_DIR may stand for --dir.\n");
+                  "SIGTERM or SIGINT. GKX_DIR may stand for --dir. Logs go to stderr.\n");
+}
+
+/* Reads the API token (first line of DIR/api.token). */
+static int
+s_read_token (const char *dir, char *token, size_t size)
+{
+    char path[4096];
+    snprintf (path, sizeof path, "%s/%s", dir, GKX_TOKEN_NAME);
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        return -1;
+    }
+    int ok = fgets (token, (int) size, file) != NULL;
+    fclose (file);
+    token[strcspn (token, "\r\n")] = '\0';
+    return ok && token[0] ? 0 : -1;
 }
 
 int
@@ -60,36 +77,45 @@ main (int argc, char **argv)
         s_usage (stderr);
         return 2;
     }
-    char errbuf[GKX_ERRBUF_BYTES];
-    gkx_config_t *config = NULL;
-    gkx_identity_t *identity = NULL;
-    gkx_store_t *store = NULL;
-    char store_dir[4096];
-    snprintf (store_dir, sizeof store_dir, "%s/store", dir);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    char token[S_TOKEN_MAX];
+    gkx_node_t *node = NULL;
+    gkx_http_t *api = NULL;
     int rc = 1;
-    if (gkx_config_load (&config, dir, errbuf) != GKX_OK
-        || gkx_keyfile_load (&identity, dir, errbuf) != GKX_OK
-        || gkx_store_open (&store, store_dir, gkx_identity_id (identity), NULL, errbuf) != GKX_OK) {
+    if (gkx_node_open (&node, dir, errbuf) != GKX_OK) {
         fprintf (stderr, "gkxd: error: %s\n", errbuf);
+        return 1;
+    }
+    if (s_read_token (dir, token, sizeof token) != 0) {
+        fprintf (stderr, "gkxd: error: cannot read the API token in %s/%s\n", dir, GKX_TOKEN_NAME);
         goto cleanup;
     }
+    size_t routes_count = 0;
+    const gkx_http_route_t *routes = gkx_api_routes (&routes_count);
+    gkx_http_options_t options;
+    memset (&options, 0, sizeof options);
+    options.address = gkx_node_config (node)->api_listen;
+    options.token = token;
+    options.routes = routes;
+    options.routes_count = routes_count;
+    options.user = node;
+    if (gkx_http_open (&api, &options, errbuf) != GKX_OK) {
+        fprintf (stderr, "gkxd: error: tenant API: %s\n", errbuf);
+        goto cleanup;
+    }
+    memset (token, 0, sizeof token);
+    fprintf (stderr, "gkxd: info: tenant API on %s\n", options.address);
+    s_node = node;
     struct sigaction sa;
     memset (&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
     sigaction (SIGTERM, &sa, NULL);
     sigaction (SIGINT, &sa, NULL);
-    char id[GKX_ID_TEXT_BYTES];
-    gkx_id_format (id, gkx_identity_id (identity));
-    fprintf (stderr, "gkxd: info: node %s (%s \"%s\") ready, store %s\n", id,
-             gkx_role_name (config->role), config->name, store_dir);
-    while (!s_stop) {
-        pause ();
-    }
-    fprintf (stderr, "gkxd: info: stopping\n");
-    rc = 0;
+    signal (SIGPIPE, SIG_IGN);
+    rc = gkx_node_run (node) == GKX_OK ? 0 : 1;
 cleanup:
-    gkx_store_close (&store);
-    gkx_identity_destroy (&identity);
-    gkx_config_destroy (&config);
+    gkx_http_close (&api);
+    s_node = NULL;
+    gkx_node_close (&node);
     return rc;
 }

@@ -795,15 +795,16 @@ START_TEST (test_slow_handlers_run_in_parallel)
     }
     long elapsed = s_now_ms () - start;
     int done = 0;
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read (multi, &left)) != NULL) {
+    int left = 0;
+    CURLMsg *msg = curl_multi_info_read (multi, &left);
+    while (msg) {
         for (int i = 0; i < S_PARALLEL; i++) {
             if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy[i]) {
                 s_finish (easy[i], msg->data.result, &replies[i]);
                 done += replies[i].status == 200;
             }
         }
+        msg = curl_multi_info_read (multi, &left);
     }
     for (int i = 0; i < S_PARALLEL; i++) {
         curl_multi_remove_handle (multi, easy[i]);

@@ -1,0 +1,991 @@
+/*  node - gkxd's core: the event loop that owns the store and the links.
+    Part of gokart-exchange; MIT licence.
+
+    Everything that writes runs on one zloop: replication messages from the
+    ROUTER, ZAP requests, calls handed over by HTTP threads, and timers (ack
+    entries, keepalive heads, the stop check). Each peer has a DEALER we send
+    on and a flow record per shared partnership: how far we have sent our
+    own chain (sent) and how far the peer says it holds it (acked). We send
+    while sent < our head and sent - acked < S_WINDOW, so a slow peer gets a
+    bounded amount in flight and nothing is dropped: whatever is not
+    acknowledged is sent again after the next resync.
+
+    Peers are known by the CURVE key they authenticated with (the ZAP
+    handler accepts any key and names it as the User-Id); a key is mapped to
+    a peer only through the peer's verified tenant card. An unknown key may
+    send only its card, which a publisher with accept = any takes.
+*/
+#include <gkx/alloc.h>
+#include <gkx/keyfile.h>
+#include <gkx/kind.h>
+#include <gkx/node.h>
+#include <gkx/sync.h>
+
+#include <czmq.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+/* Most of our own entries in flight to one peer per partnership. */
+#define S_WINDOW 256
+/* How long after new counterparty entries an ack entry is written (ms). */
+#define S_ACK_DELAY_MS 500
+/* Keepalive: heads are sent to a peer not written to for this long (ms). */
+#define S_KEEPALIVE_MS 1000
+/* A peer not heard from for this long counts as disconnected (ms). */
+#define S_CONNECTED_MS 3500
+/* Interval of the housekeeping timer (ms). */
+#define S_TICK_MS 100
+/* Largest frame the ROUTER accepts: the largest heads header. */
+#define S_MAX_FRAME_BYTES (GKX_SYNC_MAX_HEADER_BYTES + 1024)
+/* ZeroMQ heartbeat interval and timeout (ms). */
+#define S_HEARTBEAT_IVL_MS 1000
+#define S_HEARTBEAT_TIMEOUT_MS 5000
+/* How long gkx_node_call waits for the loop (ms). */
+#define S_CALL_TIMEOUT_MS 30000
+
+/* One partnership's flow to a peer. */
+typedef struct {
+    uint8_t pid[GKX_ID_BYTES];
+    uint64_t sent;          /* own seq sent on this connection */
+    uint64_t acked;         /* own seq the peer says it holds */
+    uint64_t ack_due_ms;    /* when to write an ack entry, or 0 */
+} s_flow_t;
+
+/* A peer: its card, our connection to it, and the flows. */
+typedef struct {
+    gkx_card_t *card;
+    zsock_t *dealer;        /* we send on it; the peer's ROUTER receives */
+    char key_hex[2 * GKX_CURVE_KEY_BYTES + 1];  /* its CURVE key, as ZAP names it */
+    uint64_t last_heard_ms;
+    uint64_t last_sent_ms;
+    s_flow_t *flows;
+    size_t flow_count;
+} s_peer_t;
+
+/* A call handed to the loop by another thread. */
+typedef struct {
+    gkx_node_fn *fn;
+    void *arg;
+    int result;
+} s_call_t;
+
+/* Counters, for logs and metrics. */
+typedef struct {
+    uint64_t appended;
+    uint64_t ingested;
+    uint64_t duplicates;
+    uint64_t bad_frames;
+    uint64_t refused[GKX_ECODE_COUNT];
+} s_stats_t;
+
+/* The node. */
+struct gkx_node {
+    char *dir;
+    gkx_config_t *config;
+    gkx_identity_t *identity;
+    gkx_card_t *card;
+    gkx_store_t *store;
+    zloop_t *loop;
+    zsock_t *router;            /* replication in */
+    zsock_t *zap;               /* ZAP handler */
+    zsock_t *calls;             /* gkx_node_call bridge */
+    char calls_endpoint[64];
+    s_peer_t *peers;
+    size_t peer_count;
+    pthread_t loop_thread;
+    int running;
+    volatile sig_atomic_t stop_requested;
+    s_stats_t stats;
+    uint64_t started_ms;
+};
+
+/* Milliseconds since the epoch. */
+static uint64_t
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/* Logs one line to stderr with a level; never given secrets. */
+__attribute__ ((format (printf, 2, 3))) static void
+s_log (const char *level, const char *fmt, ...)
+{
+    char line[1024];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (line, sizeof line, fmt, args);
+    va_end (args);
+    fprintf (stderr, "gkxd: %s: %s\n", level, line);
+}
+
+/* Short text of an id for logs (first 12 hex digits). */
+static const char *
+s_short (const uint8_t *id, char out[13])
+{
+    char full[GKX_ID_TEXT_BYTES];
+    gkx_id_format (full, id);
+    memcpy (out, full, 12);
+    out[12] = '\0';
+    return out;
+}
+
+/* Finds a peer by node id. */
+static s_peer_t *
+s_peer_by_id (gkx_node_t *self, const uint8_t id[GKX_ID_BYTES])
+{
+    for (size_t i = 0; i < self->peer_count; i++) {
+        if (memcmp (gkx_card_id (self->peers[i].card), id, GKX_ID_BYTES) == 0) {
+            return &self->peers[i];
+        }
+    }
+    return NULL;
+}
+
+/* Finds a peer by the hex CURVE key ZAP reported. */
+static s_peer_t *
+s_peer_by_key (gkx_node_t *self, const char *key_hex)
+{
+    for (size_t i = 0; key_hex && i < self->peer_count; i++) {
+        if (strcmp (self->peers[i].key_hex, key_hex) == 0) {
+            return &self->peers[i];
+        }
+    }
+    return NULL;
+}
+
+/* Finds or adds the flow of pid to a peer. */
+static s_flow_t *
+s_flow (s_peer_t *peer, const uint8_t pid[GKX_ID_BYTES])
+{
+    for (size_t i = 0; i < peer->flow_count; i++) {
+        if (memcmp (peer->flows[i].pid, pid, GKX_ID_BYTES) == 0) {
+            return &peer->flows[i];
+        }
+    }
+    peer->flows = gkx_realloc (peer->flows, (peer->flow_count + 1) * sizeof *peer->flows);
+    s_flow_t *flow = &peer->flows[peer->flow_count++];
+    memset (flow, 0, sizeof *flow);
+    memcpy (flow->pid, pid, GKX_ID_BYTES);
+    return flow;
+}
+
+/* The counterparty of a partnership. */
+static const uint8_t *
+s_counterparty (const gkx_partnership_t *p)
+{
+    return p->self_role == GKX_ROLE_ADVERTISER ? p->publisher : p->advertiser;
+}
+
+/* The other role. */
+static int
+s_other (int role)
+{
+    return role == GKX_ROLE_ADVERTISER ? GKX_ROLE_PUBLISHER : GKX_ROLE_ADVERTISER;
+}
+
+/* Sends a multipart message to a peer; a peer's queue never blocks the loop. */
+static void
+s_send (s_peer_t *peer, zmsg_t **msg_p)
+{
+    if (zmsg_send (msg_p, peer->dealer) != 0) {
+        zmsg_destroy (msg_p);
+    }
+    peer->last_sent_ms = s_now_ms ();
+}
+
+/* Sends our card to a peer, so it can admit us (accept = any). */
+static void
+s_send_card (gkx_node_t *self, s_peer_t *peer)
+{
+    msgpack_sbuffer header;
+    msgpack_sbuffer_init (&header);
+    gkx_sync_card_encode (&header);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addmem (msg, header.data, header.size);
+    size_t len;
+    const uint8_t *bytes = gkx_card_bytes (self->card, &len);
+    zmsg_addmem (msg, bytes, len);
+    msgpack_sbuffer_destroy (&header);
+    s_send (peer, &msg);
+}
+
+/* Collects the heads of the partnerships shared with one peer. */
+typedef struct {
+    gkx_node_t *node;
+    const uint8_t *peer_id;
+    const uint8_t *only_pid;    /* NULL for all */
+    gkx_sync_head_t *heads;
+    size_t count;
+} s_heads_ctx_t;
+
+/* Adds one partnership's heads when it is shared with the peer. */
+static int
+s_heads_one (const gkx_partnership_t *p, void *arg)
+{
+    s_heads_ctx_t *ctx = arg;
+    if (memcmp (s_counterparty (p), ctx->peer_id, GKX_ID_BYTES) != 0
+        || (ctx->only_pid && memcmp (p->pid, ctx->only_pid, GKX_ID_BYTES) != 0)
+        || ctx->count == GKX_SYNC_MAX_HEADS) {
+        return 0;
+    }
+    gkx_head_t own;
+    gkx_head_t theirs;
+    if (gkx_store_head (ctx->node->store, p->pid, p->self_role, &own) != GKX_OK
+        || gkx_store_head (ctx->node->store, p->pid, s_other (p->self_role), &theirs) != GKX_OK) {
+        return 0;
+    }
+    ctx->heads = gkx_realloc (ctx->heads, (ctx->count + 1) * sizeof *ctx->heads);
+    gkx_sync_head_t *h = &ctx->heads[ctx->count++];
+    memcpy (h->pid, p->pid, GKX_ID_BYTES);
+    h->own_seq = own.seq;
+    h->your_seq = theirs.seq;
+    return 0;
+}
+
+/* Sends our heads for the partnerships shared with a peer (or just pid). */
+static void
+s_send_heads (gkx_node_t *self, s_peer_t *peer, int resync, const uint8_t *pid)
+{
+    s_heads_ctx_t ctx = {self, gkx_card_id (peer->card), pid, NULL, 0};
+    gkx_store_partnerships (self->store, s_heads_one, &ctx);
+    msgpack_sbuffer header;
+    msgpack_sbuffer_init (&header);
+    gkx_sync_heads_encode (&header, resync, ctx.heads, ctx.count);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addmem (msg, header.data, header.size);
+    msgpack_sbuffer_destroy (&header);
+    gkx_free (ctx.heads);
+    s_send (peer, &msg);
+}
+
+/* Sends entries [from, to] of one chain of pid to a peer, in batches. */
+static void
+s_send_range (gkx_node_t *self, s_peer_t *peer, const uint8_t pid[GKX_ID_BYTES], int role,
+              uint64_t from, uint64_t to)
+{
+    while (from <= to) {
+        uint64_t last = to - from + 1 > GKX_SYNC_MAX_BATCH ? from + GKX_SYNC_MAX_BATCH - 1 : to;
+        zmsg_t *msg = zmsg_new ();
+        msgpack_sbuffer header;
+        msgpack_sbuffer_init (&header);
+        gkx_sync_entries_encode (&header, pid, (size_t) (last - from + 1));
+        zmsg_addmem (msg, header.data, header.size);
+        msgpack_sbuffer_destroy (&header);
+        for (uint64_t seq = from; seq <= last; seq++) {
+            gkx_entry_t *entry = NULL;
+            if (gkx_store_get (self->store, pid, role, seq, &entry) != GKX_OK) {
+                zmsg_destroy (&msg);
+                return;
+            }
+            size_t len;
+            const uint8_t *bytes = gkx_entry_bytes (entry, &len);
+            zmsg_addmem (msg, bytes, len);
+            gkx_entry_destroy (&entry);
+        }
+        s_send (peer, &msg);
+        from = last + 1;
+    }
+}
+
+/* Sends our own entries of pid to the peer while the window allows. */
+static void
+s_pump (gkx_node_t *self, s_peer_t *peer, const gkx_partnership_t *p)
+{
+    gkx_head_t own;
+    if (gkx_store_head (self->store, p->pid, p->self_role, &own) != GKX_OK) {
+        return;
+    }
+    s_flow_t *flow = s_flow (peer, p->pid);
+    if (flow->sent < flow->acked) {
+        flow->sent = flow->acked;
+    }
+    uint64_t limit = flow->acked + S_WINDOW;
+    uint64_t to = own.seq < limit ? own.seq : limit;
+    if (flow->sent < to) {
+        s_send_range (self, peer, p->pid, p->self_role, flow->sent + 1, to);
+        flow->sent = to;
+    }
+}
+
+/* Pumps one partnership to its counterparty, if that peer is known. */
+static void
+s_pump_pid (gkx_node_t *self, const uint8_t pid[GKX_ID_BYTES])
+{
+    gkx_partnership_t p;
+    if (gkx_store_partnership (self->store, pid, &p) != GKX_OK || p.is_frozen) {
+        return;
+    }
+    s_peer_t *peer = s_peer_by_id (self, s_counterparty (&p));
+    if (peer) {
+        s_pump (self, peer, &p);
+    }
+}
+
+/* Creates the DEALER to a peer's endpoint. */
+static int
+s_connect (gkx_node_t *self, s_peer_t *peer)
+{
+    const char *endpoint = gkx_card_endpoint (peer->card);
+    if (!*endpoint) {
+        return GKX_OK;
+    }
+    peer->dealer = zsock_new (ZMQ_DEALER);
+    if (!peer->dealer) {
+        return GKX_EIO;
+    }
+    zsock_set_curve_serverkey_bin (peer->dealer, gkx_card_transport_key (peer->card));
+    zsock_set_curve_publickey_bin (peer->dealer, gkx_identity_curve_public (self->identity));
+    zsock_set_curve_secretkey_bin (peer->dealer, gkx_identity_curve_secret (self->identity));
+    zsock_set_linger (peer->dealer, 0);
+    zsock_set_sndhwm (peer->dealer, 0);
+    zsock_set_sndtimeo (peer->dealer, 0);
+    zsock_set_reconnect_ivl (peer->dealer, 100);
+    zsock_set_heartbeat_ivl (peer->dealer, S_HEARTBEAT_IVL_MS);
+    zsock_set_heartbeat_timeout (peer->dealer, S_HEARTBEAT_TIMEOUT_MS);
+    if (zsock_connect (peer->dealer, "%s", endpoint) != 0) {
+        zsock_destroy (&peer->dealer);
+        return GKX_EINVAL;
+    }
+    s_send_card (self, peer);
+    s_send_heads (self, peer, 1, NULL);
+    return GKX_OK;
+}
+
+/* Adds a peer from a verified card (no store write); returns it. */
+static s_peer_t *
+s_peer_add (gkx_node_t *self, const gkx_card_t *card)
+{
+    s_peer_t *peer = s_peer_by_id (self, gkx_card_id (card));
+    if (peer) {
+        if (gkx_card_timestamp (card) < gkx_card_timestamp (peer->card)) {
+            return peer;
+        }
+        zsock_destroy (&peer->dealer);
+        gkx_card_destroy (&peer->card);
+    }
+    else {
+        self->peers = gkx_realloc (self->peers, (self->peer_count + 1) * sizeof *self->peers);
+        peer = &self->peers[self->peer_count++];
+        memset (peer, 0, sizeof *peer);
+    }
+    size_t len;
+    const uint8_t *bytes = gkx_card_bytes (card, &len);
+    if (gkx_card_decode (&peer->card, bytes, len, NULL) != GKX_OK) {
+        self->peer_count--;
+        return NULL;
+    }
+    sodium_bin2hex (peer->key_hex, sizeof peer->key_hex, gkx_card_transport_key (card),
+                    GKX_CURVE_KEY_BYTES);
+    if (s_connect (self, peer) != GKX_OK) {
+        char id[13];
+        s_log ("warning", "peer %s: cannot connect to %s", s_short (gkx_card_id (card), id),
+               gkx_card_endpoint (card));
+    }
+    return peer;
+}
+
+/* Whether an ingest refusal may clear when the peer resends from our heads. */
+static int
+s_is_recoverable (int rc)
+{
+    return rc == GKX_EGAP || rc == GKX_EAHEAD || rc == GKX_ENOTFOUND;
+}
+
+/* Handles an entries message from an authenticated peer. */
+static void
+s_on_entries (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h, zmsg_t *msg)
+{
+    char id[13];
+    if (zmsg_size (msg) != h->count) {
+        self->stats.bad_frames++;
+        s_log ("warning", "peer %s: entries message announces %zu entries, holds %zu",
+               s_short (gkx_card_id (peer->card), id), h->count, zmsg_size (msg));
+        return;
+    }
+    int resync = 0;
+    int acknowledge = 0;
+    for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg)) {
+        char errbuf[GKX_ERRBUF_BYTES] = "";
+        int result = 0;
+        int rc = gkx_store_ingest (self->store, zframe_data (frame), zframe_size (frame),
+                                   gkx_card_id (peer->card), &result, errbuf);
+        if (rc == GKX_OK && result == GKX_INGEST_APPENDED) {
+            self->stats.ingested++;
+            gkx_entry_t *entry = NULL;
+            if (gkx_entry_decode (&entry, zframe_data (frame), zframe_size (frame), NULL) == GKX_OK) {
+                /* Acks are not acknowledged, or two nodes would ack forever. */
+                int theirs = memcmp (gkx_entry_author (entry), gkx_card_id (peer->card),
+                                     GKX_ID_BYTES) == 0;
+                acknowledge |= theirs && gkx_entry_kind (entry) != GKX_KIND_ACK;
+                if (gkx_entry_kind (entry) == GKX_KIND_GENESIS) {
+                    char pid[13];
+                    s_log ("info", "new partnership %s shared by %s",
+                           s_short (gkx_entry_pid (entry), pid), gkx_card_name (peer->card));
+                }
+                gkx_entry_destroy (&entry);
+            }
+        }
+        else if (rc == GKX_OK) {
+            self->stats.duplicates++;
+        }
+        else {
+            self->stats.refused[rc < GKX_ECODE_COUNT ? rc : 0]++;
+            resync |= s_is_recoverable (rc);
+            if (!s_is_recoverable (rc)) {
+                s_log ("warning", "peer %s: entry refused: %s: %s",
+                       s_short (gkx_card_id (peer->card), id), gkx_errname (rc), errbuf);
+            }
+        }
+    }
+    gkx_partnership_t p;
+    if (gkx_store_partnership (self->store, h->pid, &p) == GKX_OK) {
+        s_flow_t *flow = s_flow (peer, h->pid);
+        if (acknowledge && !flow->ack_due_ms) {
+            flow->ack_due_ms = s_now_ms () + S_ACK_DELAY_MS;
+        }
+        s_send_heads (self, peer, resync, h->pid);
+        s_pump (self, peer, &p);
+    }
+}
+
+/* Handles a heads message from an authenticated peer. */
+static void
+s_on_heads (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h)
+{
+    for (size_t i = 0; i < h->heads_count; i++) {
+        const gkx_sync_head_t *head = &h->heads[i];
+        gkx_partnership_t p;
+        if (gkx_store_partnership (self->store, head->pid, &p) != GKX_OK
+            || memcmp (s_counterparty (&p), gkx_card_id (peer->card), GKX_ID_BYTES) != 0) {
+            continue;
+        }
+        s_flow_t *flow = s_flow (peer, head->pid);
+        if (head->your_seq > flow->acked) {
+            flow->acked = head->your_seq;
+        }
+        if (h->resync) {
+            flow->sent = head->your_seq;
+            flow->acked = head->your_seq;
+        }
+        gkx_head_t theirs;
+        if (gkx_store_head (self->store, head->pid, s_other (p.self_role), &theirs) == GKX_OK
+            && head->own_seq < theirs.seq) {
+            /* The peer lost entries of its own chain (restored from an old
+               copy): give them back before it writes anything new. */
+            s_send_range (self, peer, head->pid, s_other (p.self_role), head->own_seq + 1,
+                          theirs.seq);
+        }
+        s_pump (self, peer, &p);
+    }
+    if (h->resync) {
+        s_send_heads (self, peer, 0, NULL);
+    }
+}
+
+/* Handles a card message: a peer introduces itself (or renews its card). */
+static void
+s_on_card (gkx_node_t *self, const char *key_hex, zmsg_t *msg)
+{
+    zframe_t *frame = zmsg_first (msg);
+    gkx_card_t *card = NULL;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    if (!frame || zmsg_size (msg) != 1
+        || gkx_card_decode (&card, zframe_data (frame), zframe_size (frame), errbuf) != GKX_OK) {
+        self->stats.bad_frames++;
+        s_log ("warning", "a card that does not verify was refused: %s", errbuf);
+        return;
+    }
+    char card_key[2 * GKX_CURVE_KEY_BYTES + 1];
+    sodium_bin2hex (card_key, sizeof card_key, gkx_card_transport_key (card), GKX_CURVE_KEY_BYTES);
+    s_peer_t *known = s_peer_by_id (self, gkx_card_id (card));
+    int role_ok = gkx_card_role (card) != self->config->role;
+    int allowed = known || (self->config->accept_any && self->config->role == GKX_ROLE_PUBLISHER);
+    if (strcmp (card_key, key_hex) != 0 || !role_ok || !allowed
+        || memcmp (gkx_card_id (card), gkx_identity_id (self->identity), GKX_ID_BYTES) == 0) {
+        char id[13];
+        s_log ("warning", "card of %s (%s) refused: %s", s_short (gkx_card_id (card), id),
+               gkx_card_name (card),
+               strcmp (card_key, key_hex) != 0 ? "its transport key is not the connection's"
+               : !role_ok ? "same role as this node" : "not a listed peer (accept = listed)");
+        self->stats.refused[GKX_EPOLICY]++;
+        gkx_card_destroy (&card);
+        return;
+    }
+    if (!known || gkx_card_timestamp (card) > gkx_card_timestamp (known->card)) {
+        if (gkx_store_peer_put (self->store, card, errbuf) == GKX_OK) {
+            if (!known) {
+                s_log ("info", "new peer %s (%s) admitted", gkx_card_name (card),
+                       gkx_role_name (gkx_card_role (card)));
+            }
+            s_peer_add (self, card);
+        }
+    }
+    gkx_card_destroy (&card);
+}
+
+/* Reader of the ROUTER: one replication message. */
+static int
+s_on_router (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    gkx_node_t *self = arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg) {
+        return 0;
+    }
+    zframe_t *routing = zmsg_pop (msg);
+    zframe_t *head = zmsg_pop (msg);
+    const char *key_hex = head ? zframe_meta (head, "User-Id") : NULL;
+    gkx_sync_header_t h;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    if (!head || gkx_sync_decode (&h, zframe_data (head), zframe_size (head), errbuf) != GKX_OK) {
+        self->stats.bad_frames++;
+        s_log ("warning", "bad replication frame dropped: %s", errbuf[0] ? errbuf : "empty");
+    }
+    else {
+        s_peer_t *peer = s_peer_by_key (self, key_hex);
+        if (h.type == GKX_SYNC_CARD) {
+            s_on_card (self, key_hex ? key_hex : "", msg);
+        }
+        else if (!peer) {
+            self->stats.refused[GKX_ENOTMEMBER]++;
+        }
+        else {
+            peer->last_heard_ms = s_now_ms ();
+            if (h.type == GKX_SYNC_HEADS) {
+                s_on_heads (self, peer, &h);
+            }
+            else if (h.type == GKX_SYNC_ENTRIES) {
+                s_on_entries (self, peer, &h, msg);
+            }
+        }
+        gkx_sync_header_clear (&h);
+    }
+    zframe_destroy (&routing);
+    zframe_destroy (&head);
+    zmsg_destroy (&msg);
+    return 0;
+}
+
+/* Reader of the ZAP socket: admits every CURVE client and names its key. */
+static int
+s_on_zap (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    zmsg_t *request = zmsg_recv (reader);
+    if (!request) {
+        return 0;
+    }
+    char *version = zmsg_popstr (request);
+    char *request_id = zmsg_popstr (request);
+    char *domain = zmsg_popstr (request);
+    char *address = zmsg_popstr (request);
+    char *identity = zmsg_popstr (request);
+    char *mechanism = zmsg_popstr (request);
+    zframe_t *key = zmsg_pop (request);
+    char key_hex[2 * GKX_CURVE_KEY_BYTES + 1] = "";
+    int ok = mechanism && strcmp (mechanism, "CURVE") == 0 && key
+        && zframe_size (key) == GKX_CURVE_KEY_BYTES;
+    if (ok) {
+        sodium_bin2hex (key_hex, sizeof key_hex, zframe_data (key), GKX_CURVE_KEY_BYTES);
+    }
+    zmsg_t *reply = zmsg_new ();
+    zmsg_addstr (reply, "1.0");
+    zmsg_addstr (reply, request_id ? request_id : "");
+    zmsg_addstr (reply, ok ? "200" : "400");
+    zmsg_addstr (reply, ok ? "OK" : "CURVE required");
+    zmsg_addstr (reply, key_hex);
+    zmsg_addmem (reply, NULL, 0);
+    zmsg_send (&reply, reader);
+    zstr_free (&version);
+    zstr_free (&request_id);
+    zstr_free (&domain);
+    zstr_free (&address);
+    zstr_free (&identity);
+    zstr_free (&mechanism);
+    zframe_destroy (&key);
+    zmsg_destroy (&request);
+    return 0;
+}
+
+/* Reader of the call bridge: runs a function handed over by another thread. */
+static int
+s_on_call (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    gkx_node_t *self = arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg) {
+        return 0;
+    }
+    zframe_t *routing = zmsg_pop (msg);
+    zframe_t *empty = zmsg_pop (msg);
+    zframe_t *body = zmsg_pop (msg);
+    if (routing && body && zframe_size (body) == sizeof (s_call_t *)) {
+        s_call_t *call;
+        memcpy (&call, zframe_data (body), sizeof call);
+        call->result = call->fn (self, call->arg);
+        zmsg_t *reply = zmsg_new ();
+        zmsg_append (reply, &routing);
+        zmsg_addmem (reply, NULL, 0);
+        zmsg_addstr (reply, "done");
+        zmsg_send (&reply, reader);
+    }
+    zframe_destroy (&routing);
+    zframe_destroy (&empty);
+    zframe_destroy (&body);
+    zmsg_destroy (&msg);
+    return 0;
+}
+
+/* Writes due ack entries for one peer's partnerships. */
+static void
+s_write_acks (gkx_node_t *self, s_peer_t *peer, uint64_t now)
+{
+    for (size_t i = 0; i < peer->flow_count; i++) {
+        s_flow_t *flow = &peer->flows[i];
+        if (!flow->ack_due_ms || flow->ack_due_ms > now) {
+            continue;
+        }
+        flow->ack_due_ms = 0;
+        gkx_partnership_t p;
+        gkx_head_t own;
+        gkx_head_t theirs;
+        if (gkx_store_partnership (self->store, flow->pid, &p) != GKX_OK || p.is_frozen
+            || gkx_store_head (self->store, flow->pid, p.self_role, &own) != GKX_OK
+            || gkx_store_head (self->store, flow->pid, s_other (p.self_role), &theirs) != GKX_OK
+            || own.seen_seq >= theirs.seq) {
+            continue;
+        }
+        char errbuf[GKX_ERRBUF_BYTES] = "";
+        int rc = gkx_node_append (self, flow->pid, GKX_KIND_ACK, gkx_ack_body,
+                                  sizeof gkx_ack_body, NULL, errbuf);
+        if (rc != GKX_OK) {
+            s_log ("warning", "ack not written: %s", errbuf);
+        }
+    }
+}
+
+/* Housekeeping: stop requests, acks and keepalives. */
+static int
+s_on_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    gkx_node_t *self = arg;
+    if (self->stop_requested) {
+        return -1;
+    }
+    uint64_t now = s_now_ms ();
+    for (size_t i = 0; i < self->peer_count; i++) {
+        s_peer_t *peer = &self->peers[i];
+        s_write_acks (self, peer, now);
+        if (peer->dealer && now - peer->last_sent_ms >= S_KEEPALIVE_MS) {
+            /* A peer we have not heard from may have restarted: resync. */
+            int silent = now - peer->last_heard_ms >= S_CONNECTED_MS;
+            if (silent) {
+                s_send_card (self, peer);
+            }
+            s_send_heads (self, peer, silent, NULL);
+        }
+    }
+    return 0;
+}
+
+/* Loads the known peers from the store at start. */
+static int
+s_load_peer (const gkx_card_t *card, void *arg)
+{
+    s_peer_add (arg, card);
+    return 0;
+}
+
+int
+gkx_node_open (gkx_node_t **self_p, const char *dir, char *errbuf)
+{
+    zsys_handler_set (NULL);
+    gkx_node_t *self = gkx_zalloc (sizeof *self);
+    self->dir = gkx_strdup (dir);
+    self->started_ms = s_now_ms ();
+    char path[4096];
+    snprintf (path, sizeof path, "%s/store", dir);
+    int rc = gkx_config_load (&self->config, dir, errbuf);
+    if (rc == GKX_OK) {
+        rc = gkx_keyfile_load (&self->identity, dir, errbuf);
+    }
+    if (rc == GKX_OK) {
+        rc = gkx_store_open (&self->store, path, gkx_identity_id (self->identity), NULL, errbuf);
+    }
+    if (rc == GKX_OK) {
+        const gkx_config_t *c = self->config;
+        gkx_card_info_t info = {c->role, c->name, c->listen, c->email,
+                                (const char **) c->verticals, c->verticals_count,
+                                (const char **) c->countries, c->countries_count, s_now_ms ()};
+        rc = gkx_card_issue (&self->card, self->identity, &info, errbuf);
+    }
+    if (rc != GKX_OK) {
+        gkx_node_close (&self);
+        return rc;
+    }
+    self->zap = zsock_new (ZMQ_REP);
+    if (!self->zap || zsock_bind (self->zap, "inproc://zeromq.zap.01") != 0) {
+        gkx_node_close (&self);
+        return gkx_fail (errbuf, GKX_EIO, "cannot start the ZAP handler");
+    }
+    self->router = zsock_new (ZMQ_ROUTER);
+    zsock_set_zap_domain (self->router, "gkx");
+    zsock_set_curve_server (self->router, 1);
+    zsock_set_curve_publickey_bin (self->router, gkx_identity_curve_public (self->identity));
+    zsock_set_curve_secretkey_bin (self->router, gkx_identity_curve_secret (self->identity));
+    zsock_set_maxmsgsize (self->router, S_MAX_FRAME_BYTES);
+    zsock_set_rcvhwm (self->router, 0);
+    zsock_set_linger (self->router, 0);
+    zsock_set_heartbeat_ivl (self->router, S_HEARTBEAT_IVL_MS);
+    zsock_set_heartbeat_timeout (self->router, S_HEARTBEAT_TIMEOUT_MS);
+    if (zsock_bind (self->router, "%s", self->config->listen) < 0) {
+        rc = gkx_fail (errbuf, GKX_EIO, "cannot listen on %s: %s", self->config->listen,
+                       zmq_strerror (zmq_errno ()));
+        gkx_node_close (&self);
+        return rc;
+    }
+    snprintf (self->calls_endpoint, sizeof self->calls_endpoint, "inproc://gkxd-calls-%p",
+              (void *) self);
+    self->calls = zsock_new (ZMQ_ROUTER);
+    if (!self->calls || zsock_bind (self->calls, "%s", self->calls_endpoint) != 0) {
+        gkx_node_close (&self);
+        return gkx_fail (errbuf, GKX_EIO, "cannot start the call bridge");
+    }
+    self->loop = zloop_new ();
+    zloop_reader (self->loop, self->zap, s_on_zap, self);
+    zloop_reader (self->loop, self->router, s_on_router, self);
+    zloop_reader (self->loop, self->calls, s_on_call, self);
+    zloop_timer (self->loop, S_TICK_MS, 0, s_on_tick, self);
+    zloop_set_nonstop (self->loop, true);
+    gkx_store_peers (self->store, s_load_peer, self);
+    *self_p = self;
+    return GKX_OK;
+}
+
+int
+gkx_node_run (gkx_node_t *self)
+{
+    self->loop_thread = pthread_self ();
+    self->running = 1;
+    char id[GKX_ID_TEXT_BYTES];
+    gkx_id_format (id, gkx_identity_id (self->identity));
+    s_log ("info", "node %s (%s \"%s\") ready: replication on %s, %zu peers", id,
+           gkx_role_name (self->config->role), self->config->name, self->config->listen,
+           self->peer_count);
+    zloop_start (self->loop);
+    self->running = 0;
+    s_log ("info", "stopping");
+    return GKX_OK;
+}
+
+void
+gkx_node_stop (gkx_node_t *self)
+{
+    self->stop_requested = 1;
+}
+
+void
+gkx_node_close (gkx_node_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    gkx_node_t *self = *self_p;
+    zloop_destroy (&self->loop);
+    for (size_t i = 0; i < self->peer_count; i++) {
+        zsock_destroy (&self->peers[i].dealer);
+        gkx_card_destroy (&self->peers[i].card);
+        gkx_free (self->peers[i].flows);
+    }
+    gkx_free (self->peers);
+    zsock_destroy (&self->calls);
+    zsock_destroy (&self->router);
+    zsock_destroy (&self->zap);
+    gkx_store_close (&self->store);
+    gkx_card_destroy (&self->card);
+    gkx_identity_destroy (&self->identity);
+    gkx_config_destroy (&self->config);
+    gkx_free (self->dir);
+    gkx_free (self);
+    *self_p = NULL;
+}
+
+int
+gkx_node_call (gkx_node_t *self, gkx_node_fn *fn, void *arg)
+{
+    if (self->running && pthread_equal (pthread_self (), self->loop_thread)) {
+        return fn (self, arg);
+    }
+    if (!self->running) {
+        return GKX_ESTORE;
+    }
+    s_call_t call = {fn, arg, GKX_ESTORE};
+    s_call_t *ptr = &call;
+    zsock_t *req = zsock_new (ZMQ_REQ);
+    if (!req) {
+        return GKX_ESTORE;
+    }
+    zsock_set_rcvtimeo (req, S_CALL_TIMEOUT_MS);
+    zsock_set_linger (req, 0);
+    int rc = GKX_ESTORE;
+    if (zsock_connect (req, "%s", self->calls_endpoint) == 0
+        && zsock_send (req, "b", &ptr, sizeof ptr) == 0) {
+        char *done = zstr_recv (req);
+        if (done) {
+            rc = call.result;
+            zstr_free (&done);
+        }
+    }
+    zsock_destroy (&req);
+    return rc;
+}
+
+gkx_store_t *
+gkx_node_store (gkx_node_t *self)
+{
+    return self->store;
+}
+
+const gkx_identity_t *
+gkx_node_identity (gkx_node_t *self)
+{
+    return self->identity;
+}
+
+const gkx_config_t *
+gkx_node_config (gkx_node_t *self)
+{
+    return self->config;
+}
+
+const gkx_card_t *
+gkx_node_card (gkx_node_t *self)
+{
+    return self->card;
+}
+
+const char *
+gkx_node_dir (gkx_node_t *self)
+{
+    return self->dir;
+}
+
+int
+gkx_node_append (gkx_node_t *self, const uint8_t pid[GKX_ID_BYTES], int kind,
+                 const uint8_t *body, size_t body_len, gkx_entry_t **entry_p, char *errbuf)
+{
+    int rc = gkx_store_append (self->store, self->identity, pid, kind, body, body_len, entry_p,
+                               errbuf);
+    if (rc == GKX_OK) {
+        self->stats.appended++;
+        s_pump_pid (self, pid);
+    }
+    return rc;
+}
+
+int
+gkx_node_share (gkx_node_t *self, const uint8_t publisher[GKX_ID_BYTES], const uint8_t *offer,
+                size_t offer_len, const uint8_t *policy, size_t policy_len,
+                uint8_t pid[GKX_ID_BYTES], char *errbuf)
+{
+    if (self->config->role != GKX_ROLE_ADVERTISER) {
+        return gkx_fail (errbuf, GKX_EINVAL, "only an advertiser node shares offers");
+    }
+    s_peer_t *peer = s_peer_by_id (self, publisher);
+    if (!peer) {
+        return gkx_fail (errbuf, GKX_ENOTFOUND,
+                         "the publisher is not a known peer; add its card with gkx peer add");
+    }
+    if (gkx_card_role (peer->card) != GKX_ROLE_PUBLISHER) {
+        return gkx_fail (errbuf, GKX_EINVAL, "peer %s is not a publisher",
+                         gkx_card_name (peer->card));
+    }
+    int rc = gkx_store_share (self->store, self->identity, publisher, offer, offer_len, policy,
+                              policy_len, pid, NULL, errbuf);
+    if (rc == GKX_OK) {
+        self->stats.appended++;
+        s_pump_pid (self, pid);
+    }
+    return rc;
+}
+
+int
+gkx_node_peer_add (gkx_node_t *self, const gkx_card_t *card, char *errbuf)
+{
+    if (memcmp (gkx_card_id (card), gkx_identity_id (self->identity), GKX_ID_BYTES) == 0) {
+        return gkx_fail (errbuf, GKX_EINVAL, "that is this node's own card");
+    }
+    if (gkx_card_role (card) == self->config->role) {
+        return gkx_fail (errbuf, GKX_EINVAL, "%s is also %s %s; partners have opposite roles",
+                         gkx_card_name (card),
+                         self->config->role == GKX_ROLE_ADVERTISER ? "an" : "a",
+                         gkx_role_name (self->config->role));
+    }
+    int rc = gkx_store_peer_put (self->store, card, errbuf);
+    if (rc == GKX_OK) {
+        s_peer_add (self, card);
+    }
+    return rc;
+}
+
+/* Sums the entries of ours a peer has not acknowledged yet. */
+static uint64_t
+s_lag (gkx_node_t *self, s_peer_t *peer)
+{
+    uint64_t lag = 0;
+    for (size_t i = 0; i < peer->flow_count; i++) {
+        gkx_partnership_t p;
+        gkx_head_t own;
+        if (gkx_store_partnership (self->store, peer->flows[i].pid, &p) == GKX_OK
+            && gkx_store_head (self->store, p.pid, p.self_role, &own) == GKX_OK
+            && own.seq > peer->flows[i].acked) {
+            lag += own.seq - peer->flows[i].acked;
+        }
+    }
+    return lag;
+}
+
+json_t *
+gkx_node_peers_json (gkx_node_t *self)
+{
+    json_t *peers = json_array ();
+    uint64_t now = s_now_ms ();
+    for (size_t i = 0; i < self->peer_count; i++) {
+        s_peer_t *peer = &self->peers[i];
+        char id[GKX_ID_TEXT_BYTES];
+        gkx_id_format (id, gkx_card_id (peer->card));
+        json_t *row = json_pack ("{s:s, s:s, s:s, s:s, s:b, s:I}", "id", id, "name",
+                                 gkx_card_name (peer->card), "role",
+                                 gkx_role_name (gkx_card_role (peer->card)), "endpoint",
+                                 gkx_card_endpoint (peer->card), "connected",
+                                 peer->last_heard_ms && now - peer->last_heard_ms < S_CONNECTED_MS,
+                                 "lag_entries", (json_int_t) s_lag (self, peer));
+        json_object_set_new (row, "last_seen_seconds_ago",
+                             peer->last_heard_ms
+                                 ? json_integer ((json_int_t) ((now - peer->last_heard_ms) / 1000))
+                                 : json_null ());
+        json_array_append_new (peers, row);
+    }
+    return peers;
+}
+
+const char *
+gkx_node_member_name (gkx_node_t *self, const uint8_t id[GKX_ID_BYTES])
+{
+    if (memcmp (id, gkx_identity_id (self->identity), GKX_ID_BYTES) == 0) {
+        return self->config->name;
+    }
+    s_peer_t *peer = s_peer_by_id (self, id);
+    return peer ? gkx_card_name (peer->card) : "";
+}
