@@ -157,6 +157,19 @@ int gkx_store_evidence (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
 GKX_NODISCARD int gkx_store_merge (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
                                    gkx_merge_t **state_p);
 
+/* Like gkx_store_merge, but borrows the store's own cached state instead of
+   building a copy: fast, and valid only until the next call that writes to
+   this store (the same thread must not write meanwhile). Never destroy it
+   or apply entries to it. Returns GKX_OK, GKX_ENOTFOUND or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_merge_borrow (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                                          gkx_merge_t **state_p);
+
+/* Reads the materialised offer (the caller's: gkx_offer_destroy) and, when
+   digest is not NULL, its state digest: one read, no replay of the log.
+   Returns GKX_OK, GKX_ENOTFOUND or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_offer (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                                   gkx_offer_t **offer_p, uint8_t *digest);
+
 /* Reads the materialised offer's state digest. Returns GKX_OK or
    GKX_ENOTFOUND. */
 GKX_NODISCARD int gkx_store_digest (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],

@@ -1287,6 +1287,53 @@ gkx_store_merge (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], gkx_merge_t
 }
 
 int
+gkx_store_merge_borrow (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                        gkx_merge_t **state_p)
+{
+    MDB_txn *txn;
+    gkx_partnership_t p;
+    int rc = gkx_store_partnership (self, pid, &p);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    rc = s_state_get (self, txn, pid, state_p, NULL);
+    mdb_txn_abort (txn);
+    return rc == S_MAP_FULL ? GKX_ESTORE : rc;
+}
+
+int
+gkx_store_offer (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], gkx_offer_t **offer_p,
+                 uint8_t *digest)
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    MDB_val key = {GKX_ID_BYTES, (void *) pid};
+    MDB_val val;
+    int mrc = mdb_get (txn, self->offers, &key, &val);
+    if (mrc == 0 && val.mv_size > GKX_OFFER_DIGEST_BYTES) {
+        const uint8_t *bytes = val.mv_data;
+        rc = gkx_offer_decode (offer_p, bytes + GKX_OFFER_DIGEST_BYTES,
+                               val.mv_size - GKX_OFFER_DIGEST_BYTES, NULL) == GKX_OK
+            ? GKX_OK : GKX_ESTORE;
+        if (rc == GKX_OK && digest) {
+            memcpy (digest, bytes, GKX_OFFER_DIGEST_BYTES);
+        }
+    }
+    else {
+        rc = mrc == MDB_NOTFOUND ? GKX_ENOTFOUND : GKX_ESTORE;
+    }
+    mdb_txn_abort (txn);
+    return rc;
+}
+
+int
 gkx_store_digest (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
                   uint8_t digest[GKX_OFFER_DIGEST_BYTES])
 {
