@@ -2,14 +2,17 @@
 # test_cli - gkx init, gkx card, gkx log, gkx-audit and gkxd driven as a user would.
 # Part of gokart-exchange; MIT licence.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/nodes.sh"
 
 plan 24
 
 A="$T/adv"
+LISTEN="tcp://127.0.0.1:$(free_port)"
+API="127.0.0.1:$(free_port)"
 
 t_init() {
     run 0 "$T/init.out" "$GKX" init --dir "$A" --role advertiser --name "Acme Ads" \
-        --email ops@acme.test --listen tcp://127.0.0.1:17700 --api 127.0.0.1:17701 &&
+        --email ops@acme.test --listen "$LISTEN" --api "$API" &&
     contains "$T/init.out" 'initialised advertiser node "Acme Ads"' &&
     grep -qE '^id: [0-9a-f]{64}$' "$T/init.out"
 }
@@ -38,7 +41,7 @@ ok "init refuses to overwrite an existing node" t_refuse_overwrite
 
 t_card_human() {
     run 0 "$T/c.out" "$GKX" --dir "$A" card && contains "$T/c.out" "role:          advertiser" &&
-    contains "$T/c.out" "name:          Acme Ads" && contains "$T/c.out" "tcp://127.0.0.1:17700" &&
+    contains "$T/c.out" "name:          Acme Ads" && contains "$T/c.out" "$LISTEN" &&
     contains "$T/c.out" "signature:     verified"
 }
 ok "card prints the tenant card" t_card_human
