@@ -44,6 +44,11 @@
 /* ZeroMQ heartbeat interval and timeout (ms). */
 #define S_HEARTBEAT_IVL_MS 1000
 #define S_HEARTBEAT_TIMEOUT_MS 5000
+/* Least time between two resyncs honoured for one peer (ms): a flood of
+   resync heads must not make the node resend its window again and again. */
+#define S_RESYNC_MIN_MS 200
+/* Entries sent but not acknowledged for this long are sent again (ms). */
+#define S_RETRANSMIT_MS 2000
 /* How long gkx_node_call waits for the loop (ms). */
 #define S_CALL_TIMEOUT_MS 30000
 
@@ -53,6 +58,7 @@ typedef struct {
     uint64_t sent;          /* own seq sent on this connection */
     uint64_t acked;         /* own seq the peer says it holds */
     uint64_t ack_due_ms;    /* when to write an ack entry, or 0 */
+    uint64_t progress_ms;   /* when acked last moved, or sending last started */
 } s_flow_t;
 
 /* A peer: its card, our connection to it, and the flows. */
@@ -62,6 +68,7 @@ typedef struct {
     char key_hex[2 * GKX_CURVE_KEY_BYTES + 1];  /* its CURVE key, as ZAP names it */
     uint64_t last_heard_ms;
     uint64_t last_sent_ms;
+    uint64_t last_resync_ms;    /* when a resync from this peer was last honoured */
     s_flow_t *flows;
     size_t flow_count;
 } s_peer_t;
@@ -308,6 +315,9 @@ s_pump (gkx_node_t *self, s_peer_t *peer, const gkx_partnership_t *p)
     uint64_t limit = flow->acked + S_WINDOW;
     uint64_t to = own.seq < limit ? own.seq : limit;
     if (flow->sent < to) {
+        if (flow->sent == flow->acked) {
+            flow->progress_ms = s_now_ms ();
+        }
         s_send_range (self, peer, p->pid, p->self_role, flow->sent + 1, to);
         flow->sent = to;
     }
@@ -458,6 +468,11 @@ s_on_entries (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h, zmsg
 static void
 s_on_heads (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h)
 {
+    uint64_t now = s_now_ms ();
+    int resync = h->resync && now - peer->last_resync_ms >= S_RESYNC_MIN_MS;
+    if (resync) {
+        peer->last_resync_ms = now;
+    }
     for (size_t i = 0; i < h->heads_count; i++) {
         const gkx_sync_head_t *head = &h->heads[i];
         gkx_partnership_t p;
@@ -468,8 +483,9 @@ s_on_heads (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h)
         s_flow_t *flow = s_flow (peer, head->pid);
         if (head->your_seq > flow->acked) {
             flow->acked = head->your_seq;
+            flow->progress_ms = now;
         }
-        if (h->resync) {
+        if (resync) {
             flow->sent = head->your_seq;
             flow->acked = head->your_seq;
         }
@@ -483,7 +499,7 @@ s_on_heads (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h)
         }
         s_pump (self, peer, &p);
     }
-    if (h->resync) {
+    if (resync) {
         s_send_heads (self, peer, 0, NULL);
     }
 }
@@ -687,6 +703,14 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     for (size_t i = 0; i < self->peer_count; i++) {
         s_peer_t *peer = &self->peers[i];
         s_write_acks (self, peer, now);
+        for (size_t f = 0; f < peer->flow_count; f++) {
+            s_flow_t *flow = &peer->flows[f];
+            /* Unacknowledged for too long: lost, or refused; send again. */
+            if (flow->sent > flow->acked && now - flow->progress_ms >= S_RETRANSMIT_MS) {
+                flow->sent = flow->acked;
+                s_pump_pid (self, flow->pid);
+            }
+        }
         if (peer->dealer && now - peer->last_sent_ms >= S_KEEPALIVE_MS) {
             /* A peer we have not heard from may have restarted: resync. */
             int silent = now - peer->last_heard_ms >= S_CONNECTED_MS;
