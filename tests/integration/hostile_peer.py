@@ -22,6 +22,7 @@ import time
 
 import msgpack
 import zmq
+import zmq.utils.z85
 
 
 def keys_from_dir(key_dir):
