@@ -50,8 +50,9 @@ void gkx_node_close (gkx_node_t **self_p);
 typedef int (gkx_node_fn) (gkx_node_t *node, void *arg);
 
 /* Runs fn (node, arg) on the loop thread and returns its result; the
-   caller's thread waits. Safe from any thread but the loop's own (where it
-   simply calls fn). Returns GKX_ESTORE if the loop is not running. */
+   caller's thread waits as long as the loop takes. Safe from any thread
+   (on the loop's own it simply calls fn). Returns GKX_ESTORE if the loop is
+   not running or stops before it starts the call; fn then never runs. */
 int gkx_node_call (gkx_node_t *self, gkx_node_fn *fn, void *arg);
 
 /* The node's parts. The store may be used only on the loop thread (inside
@@ -81,6 +82,13 @@ int gkx_node_share (gkx_node_t *self, const uint8_t publisher[GKX_ID_BYTES],
    to it. Returns GKX_OK, GKX_EINVAL (the card is this node's own, or of the
    same role) or a store error. */
 int gkx_node_peer_add (gkx_node_t *self, const gkx_card_t *card, char *errbuf);
+
+/* When the node opened, in milliseconds since the epoch. */
+uint64_t gkx_node_started_ms (gkx_node_t *self);
+
+/* On the loop: replication counters as JSON: entries appended and
+   ingested, duplicates, bad frames, and refusals by GKX_E* name. */
+json_t *gkx_node_stats_json (gkx_node_t *self);
 
 /* On the loop: the peers as JSON, [{"id", "name", "role", "endpoint",
    "connected", "lag_entries", "last_seen"}, ...] (the caller's). */

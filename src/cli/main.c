@@ -25,6 +25,19 @@ static const struct {
     {"init", cli_init, "create a node directory: keys, configuration, API token, store"},
     {"card", cli_card, "print this node's signed tenant card"},
     {"log", cli_log, "offline access to the local log: list, export, import"},
+    {"status", cli_status, "the running node: id, role, partnerships, peers and their lag"},
+    {"peer", cli_peer, "add a partner's card (peer add CARD_FILE), list peers (peer list)"},
+    {"share", cli_share, "share an offer with a publisher: opens a partnership"},
+    {"partnerships", cli_partnerships, "list partnerships: counterparty, role, status, offer"},
+    {"offer", cli_offer, "a partnership's offer: offer show, offer set, offer propose"},
+    {"pause", cli_pause, "pause a partnership's offer"},
+    {"resume", cli_resume, "resume a paused offer"},
+    {"changes", cli_changes, "a partnership's change log"},
+    {"proposals", cli_proposals, "a partnership's proposals and their answers"},
+    {"accept", cli_accept, "accept the other side's proposal"},
+    {"decline", cli_decline, "decline the other side's proposal"},
+    {"withdraw", cli_withdraw, "withdraw a proposal of this node"},
+    {"export", cli_export, "the running node writes a partnership's log to a file"},
 };
 
 /* Prints the top-level usage to out. */
@@ -35,7 +48,7 @@ s_usage (FILE *out)
                   "The node directory comes from --dir (before or after the verb) or GKX_DIR.\n\n"
                   "verbs:\n");
     for (size_t i = 0; i < sizeof s_verbs / sizeof s_verbs[0]; i++) {
-        fprintf (out, "  %-6s %s\n", s_verbs[i].name, s_verbs[i].summary);
+        fprintf (out, "  %-13s %s\n", s_verbs[i].name, s_verbs[i].summary);
     }
     fprintf (out, "\nRun 'gkx VERB --help' for a verb's options.\n");
 }

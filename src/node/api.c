@@ -3,45 +3,414 @@
 
     Each handler validates its input on the HTTP worker thread, then does
     its store work inside gkx_node_call on the node's loop, where writes are
-    serialised and replication pushes follow each commit.
+    serialised and replication pushes follow each commit. A write (an edit,
+    a proposal, an answer) reads the current merge state, checks the
+    operations against it and appends the entry in that one call, so the
+    check and the append see the same state.
+
+    The work handed to the loop is an s_job_t: the inputs the worker thread
+    validated, and on return either the reply or the error's status, code
+    and message. Errors are answered with one status per cause (docs/api.md
+    lists them): 400 bad input, 403 the policy forbids it, 404 no such
+    partnership or proposal, 409 frozen or already answered, 503 the node is
+    stopping or catching up.
 */
 #include <gkx/alloc.h>
 #include <gkx/api.h>
+#include <gkx/export.h>
+#include <gkx/hlc.h>
 #include <gkx/kind.h>
 #include <gkx/merge.h>
 #include <gkx/offer.h>
 
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
-/* What GET /v1/status gathers on the loop. */
+/* Longest export path accepted, with its NUL. */
+#define S_PATH_BYTES PATH_MAX
+
+/* Work handed to the loop, and what the loop leaves for the reply. */
 typedef struct {
-    json_t *reply;
-} s_status_t;
+    uint8_t pid[GKX_ID_BYTES];      /* the partnership named by the path */
+    int kind;                       /* GKX_KIND_EDIT or GKX_KIND_PROPOSE for writes */
+    const json_t *patch;            /* a merge patch (borrowed), or NULL */
+    const char **edits;             /* CLI edits (borrowed strings), or NULL */
+    size_t edits_count;             /* entries in edits */
+    const char *noop_message;       /* message when the edits change nothing */
+    int answer;                     /* a gkx_merge_answer_t for answers */
+    const char *proposal;           /* proposal id or prefix (borrowed) */
+    const char *path;               /* absolute export path (borrowed) */
+    int ran;                        /* the loop ran the job */
+    json_t *reply;                  /* the reply on success */
+    int status;                     /* the status: of the reply, or of the error */
+    const char *code;               /* the error's code; NULL maps the result code */
+    char errbuf[GKX_ERRBUF_BYTES];  /* the error's message */
+} s_job_t;
+
+/* Answers a job's error: the status and code it set, else the ones of rc. */
+static json_t *
+s_job_error (int *status_p, const s_job_t *job, int rc)
+{
+    if (!job->ran) {
+        return gkx_http_error (status_p, 503, "unavailable", "the node is stopping");
+    }
+    const char *message = job->errbuf[0] ? job->errbuf : gkx_strerror (rc);
+    if (job->code) {
+        return gkx_http_error (status_p, job->status, job->code, "%s", message);
+    }
+    switch (rc) {
+        case GKX_EINVAL: return gkx_http_error (status_p, 400, "invalid", "%s", message);
+        case GKX_EPOLICY: return gkx_http_error (status_p, 403, "forbidden", "%s", message);
+        case GKX_ENOTFOUND: return gkx_http_error (status_p, 404, "not_found", "%s", message);
+        case GKX_EFROZEN: return gkx_http_error (status_p, 409, "frozen", "%s", message);
+        case GKX_EAHEAD:
+            return gkx_http_error (status_p, 503, "catching_up", "%s", message);
+        default: return gkx_http_error (status_p, 500, "internal", "%s", message);
+    }
+}
+
+/* Runs fn on the loop and answers its reply or its error. */
+static json_t *
+s_job_run (gkx_node_t *node, gkx_node_fn *fn, s_job_t *job, int *status_p)
+{
+    int rc = gkx_node_call (node, fn, job);
+    if (job->ran && rc == GKX_OK) {
+        *status_p = job->status ? job->status : 200;
+        return job->reply;
+    }
+    json_decref (job->reply);
+    job->reply = NULL;
+    return s_job_error (status_p, job, rc);
+}
+
+/* On the loop: records an error with its status and code; returns rc. */
+__attribute__ ((format (printf, 5, 6))) static int
+s_job_fail (s_job_t *job, int rc, int status, const char *code, const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (job->errbuf, sizeof job->errbuf, fmt, args);
+    va_end (args);
+    job->status = status;
+    job->code = code;
+    return rc;
+}
+
+/* Parses the partnership id of the path (segment 0) into job->pid; on
+   failure returns the 400 reply, else NULL. */
+static json_t *
+s_job_pid (s_job_t *job, gkx_http_request_t *request, int *status_p)
+{
+    memset (job, 0, sizeof *job);
+    const char *text = gkx_http_segment (request, 0);
+    char errbuf[GKX_ERRBUF_BYTES];
+    if (!text || gkx_id_parse (job->pid, text, errbuf) != GKX_OK) {
+        return gkx_http_error (status_p, 400, "bad_partnership_id", "partnership %s",
+                               text ? errbuf : "id missing");
+    }
+    return NULL;
+}
+
+/* Returns 1 when the body is absent or an empty object. */
+static int
+s_body_is_empty (const json_t *body)
+{
+    return !body || (json_is_object (body) && json_object_size (body) == 0);
+}
+
+/* Returns the lowercase hex of a 32-byte id or hash as a new JSON string. */
+static json_t *
+s_hex_json (const uint8_t *bytes, size_t len)
+{
+    char hex[2 * GKX_HASH_BYTES + 1];
+    assert (len <= GKX_HASH_BYTES);
+    sodium_bin2hex (hex, sizeof hex, bytes, len);
+    return json_string (hex);
+}
+
+/* Returns {"role", "seq", "hash"} of an entry, the shape of the change log's
+   entry references. */
+static json_t *
+s_entry_ref (const gkx_entry_t *entry, int role)
+{
+    return json_pack ("{s:s, s:I, s:o}", "role", gkx_role_name (role), "seq",
+                      (json_int_t) gkx_entry_seq (entry), "hash",
+                      s_hex_json (gkx_entry_hash (entry), GKX_HASH_BYTES));
+}
+
+/* Milliseconds since the epoch. */
+static uint64_t
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/* The partnership of a job and its merge state, read on the loop. */
+typedef struct {
+    gkx_partnership_t p;            /* what the store knows of it */
+    gkx_head_t heads[2];            /* the advertiser's and the publisher's chain heads */
+    gkx_merge_t *merge;             /* its offer merge state, borrowed from the store's
+                                       cache: valid on the loop until a write fails */
+} s_view_t;
+
+/* On the loop: reads the job's partnership, heads and merge state into
+   view. Returns GKX_OK, or the job's error (404 for an unknown id). */
+static int
+s_view_open (s_view_t *view, gkx_node_t *node, s_job_t *job)
+{
+    gkx_store_t *store = gkx_node_store (node);
+    memset (view, 0, sizeof *view);
+    int rc = gkx_store_partnership (store, job->pid, &view->p);
+    if (rc == GKX_ENOTFOUND) {
+        char pid[GKX_ID_TEXT_BYTES];
+        gkx_id_format (pid, job->pid);
+        return s_job_fail (job, rc, 404, "not_found", "no partnership %s on this node", pid);
+    }
+    if (rc == GKX_OK) {
+        rc = gkx_store_head (store, job->pid, GKX_ROLE_ADVERTISER, &view->heads[0]);
+    }
+    if (rc == GKX_OK) {
+        rc = gkx_store_head (store, job->pid, GKX_ROLE_PUBLISHER, &view->heads[1]);
+    }
+    if (rc == GKX_OK) {
+        rc = gkx_store_merge_borrow (store, job->pid, &view->merge);
+    }
+    if (rc != GKX_OK) {
+        return s_job_fail (job, rc, 500, "internal", "the store failed: %s", gkx_strerror (rc));
+    }
+    return GKX_OK;
+}
+
+/* Releases a view; may be called twice. The state belongs to the store. */
+static void
+s_view_close (s_view_t *view)
+{
+    view->merge = NULL;
+}
+
+/* Returns 1 when the entry of role at seq is final: the other member's
+   chain acknowledges it (its head's seen_seq reaches seq). */
+static int
+s_view_is_final (const s_view_t *view, int role, uint64_t seq)
+{
+    const gkx_head_t *other = &view->heads[role == GKX_ROLE_ADVERTISER ? 1 : 0];
+    return seq > 0 && seq <= other->seen_seq;
+}
+
+/* Returns 1 when a change-log entry reference {"role", "seq"} is final. */
+static int
+s_ref_is_final (const s_view_t *view, const json_t *ref)
+{
+    int role = 0;
+    const char *name = json_string_value (json_object_get (ref, "role"));
+    json_int_t seq = json_integer_value (json_object_get (ref, "seq"));
+    if (!name || gkx_role_parse (name, &role) != GKX_OK || seq <= 0) {
+        return 0;
+    }
+    return s_view_is_final (view, role, (uint64_t) seq);
+}
+
+/* Adds "final" to each record of a change log or proposal list: true when
+   its entry, and the accept entry that applied it if any, are final. */
+static void
+s_mark_final (const s_view_t *view, json_t *records)
+{
+    size_t i;
+    json_t *record;
+    json_array_foreach (records, i, record) {
+        json_t *accepted = json_object_get (record, "accepted_by");
+        int final = s_ref_is_final (view, json_object_get (record, "entry"))
+                    && (!accepted || s_ref_is_final (view, accepted));
+        json_object_set_new (record, "final", json_boolean (final));
+    }
+}
+
+/* Returns the display names of both members, copied (the caller frees both). */
+static void
+s_view_names (const s_view_t *view, gkx_node_t *node, char **advertiser_p, char **publisher_p)
+{
+    *advertiser_p = gkx_strdup (gkx_node_member_name (node, view->p.advertiser));
+    *publisher_p = gkx_strdup (gkx_node_member_name (node, view->p.publisher));
+}
+
+/* On the loop: the summary of a partnership, as GET /v1/partnerships lists
+   it. */
+static json_t *
+s_view_summary (const s_view_t *view, gkx_node_t *node)
+{
+    const gkx_partnership_t *p = &view->p;
+    const uint8_t *other = p->self_role == GKX_ROLE_ADVERTISER ? p->publisher : p->advertiser;
+    int other_role = p->self_role == GKX_ROLE_ADVERTISER ? GKX_ROLE_PUBLISHER
+                                                         : GKX_ROLE_ADVERTISER;
+    char pid[GKX_ID_TEXT_BYTES];
+    char other_id[GKX_ID_TEXT_BYTES];
+    char digest[GKX_OFFER_DIGEST_HEX_BYTES];
+    char created[GKX_HLC_TEXT_BYTES];
+    uint8_t raw[GKX_OFFER_DIGEST_BYTES];
+    gkx_id_format (pid, p->pid);
+    gkx_id_format (other_id, other);
+    gkx_merge_digest (view->merge, raw, digest);
+    gkx_hlc_format (created, sizeof created, p->created_hlc);
+    json_t *offer = gkx_offer_to_json (gkx_merge_offer (view->merge));
+    const char *status = p->is_frozen ? "frozen"
+                                      : json_string_value (json_object_get (offer, "status"));
+    json_t *summary = json_pack (
+        "{s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I}, s:s}", "id", pid,
+        "role", gkx_role_name (p->self_role), "counterparty", "id", other_id, "name",
+        gkx_node_member_name (node, other), "role", gkx_role_name (other_role), "status",
+        status ? status : "active", "offer_name",
+        json_string_value (json_object_get (offer, "name")), "digest", digest, "heads",
+        "advertiser_seq", (json_int_t) view->heads[0].seq, "publisher_seq",
+        (json_int_t) view->heads[1].seq, "advertiser_acked_seq",
+        (json_int_t) view->heads[1].seen_seq, "publisher_acked_seq",
+        (json_int_t) view->heads[0].seen_seq, "created", created);
+    json_decref (offer);
+    return summary;
+}
+
+/* On the loop: {"offer": ..., "digest": hex} of a view's current offer. */
+static json_t *
+s_view_offer (const s_view_t *view)
+{
+    char digest[GKX_OFFER_DIGEST_HEX_BYTES];
+    uint8_t raw[GKX_OFFER_DIGEST_BYTES];
+    gkx_merge_digest (view->merge, raw, digest);
+    return json_pack ("{s:o, s:s}", "offer", gkx_offer_to_json (gkx_merge_offer (view->merge)),
+                      "digest", digest);
+}
+
+/* On the loop: the reply of a write whose entry is committed: the new offer
+   and digest (the store folded the entry into the borrowed state in the
+   append's transaction), and the entry. */
+static json_t *
+s_view_written (s_view_t *view, const gkx_entry_t *entry)
+{
+    json_t *reply = s_view_offer (view);
+    json_object_set_new (reply, "entry", s_entry_ref (entry, view->p.self_role));
+    return reply;
+}
+
+/* Partnerships gathered for a listing. */
+typedef struct {
+    gkx_partnership_t *items;       /* the partnerships, in id order */
+    size_t count;                   /* entries in items */
+} s_list_t;
+
+/* Adds one partnership to a listing. */
+static int
+s_list_add (const gkx_partnership_t *p, void *arg)
+{
+    s_list_t *list = arg;
+    list->items = gkx_realloc (list->items, (list->count + 1) * sizeof *list->items);
+    list->items[list->count++] = *p;
+    return GKX_OK;
+}
+
+/* On the loop: the summaries of every partnership, as a JSON array. */
+static int
+s_summaries (gkx_node_t *node, s_job_t *job, json_t **rows_p)
+{
+    s_list_t list = {NULL, 0};
+    int rc = gkx_store_partnerships (gkx_node_store (node), s_list_add, &list);
+    json_t *rows = json_array ();
+    for (size_t i = 0; rc == GKX_OK && i < list.count; i++) {
+        s_view_t view;
+        memcpy (job->pid, list.items[i].pid, GKX_ID_BYTES);
+        rc = s_view_open (&view, node, job);
+        if (rc == GKX_OK) {
+            json_array_append_new (rows, s_view_summary (&view, node));
+        }
+        s_view_close (&view);
+    }
+    gkx_free (list.items);
+    if (rc != GKX_OK) {
+        json_decref (rows);
+        return job->code ? rc
+                         : s_job_fail (job, rc, 500, "internal", "the store failed: %s",
+                                       gkx_strerror (rc));
+    }
+    *rows_p = rows;
+    return GKX_OK;
+}
 
 /* Collects the node's status on the loop. */
 static int
 s_status_fn (gkx_node_t *node, void *arg)
 {
-    s_status_t *ctx = arg;
+    s_job_t *job = arg;
+    job->ran = 1;
+    json_t *rows = NULL;
+    int rc = s_summaries (node, job, &rows);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    json_int_t active = 0;
+    json_int_t paused = 0;
+    json_int_t frozen = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach (rows, i, row) {
+        const char *status = json_string_value (json_object_get (row, "status"));
+        frozen += strcmp (status, "frozen") == 0;
+        paused += strcmp (status, "paused") == 0;
+        active += strcmp (status, "active") == 0;
+    }
     char id[GKX_ID_TEXT_BYTES];
     gkx_id_format (id, gkx_identity_id (gkx_node_identity (node)));
     const gkx_config_t *config = gkx_node_config (node);
-    ctx->reply = json_pack ("{s:s, s:s, s:s, s:s, s:o}", "id", id, "role",
-                            gkx_role_name (config->role), "name", config->name, "listen",
-                            config->listen, "peers", gkx_node_peers_json (node));
+    job->reply = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I}, s:o}", "id", id,
+                            "role", gkx_role_name (config->role), "name", config->name, "listen",
+                            config->listen, "api", config->api_listen, "partnerships", "total",
+                            (json_int_t) json_array_size (rows), "active", active, "paused",
+                            paused, "frozen", frozen, "peers", gkx_node_peers_json (node));
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    uint64_t now_ms = (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
+    json_object_set_new (job->reply, "uptime_seconds",
+                         json_integer ((json_int_t) ((now_ms - gkx_node_started_ms (node)) / 1000)));
+    json_object_set_new (job->reply, "replication", gkx_node_stats_json (node));
+    json_decref (rows);
     return GKX_OK;
 }
 
-/* GET /v1/status: node id, role and peers with their connection state. */
+/* GET /v1/status: node id, role, partnership counts and peers with their
+   connection state. */
 static json_t *
 s_status (gkx_http_request_t *request, void *user, int *status_p)
 {
     (void) request;
-    s_status_t ctx = {NULL};
-    if (gkx_node_call (user, s_status_fn, &ctx) != GKX_OK) {
-        return gkx_http_error (status_p, 503, "unavailable", "the node is stopping");
-    }
-    return ctx.reply;
+    s_job_t job;
+    memset (&job, 0, sizeof job);
+    return s_job_run (user, s_status_fn, &job, status_p);
+}
+
+/* Lists the peers on the loop. */
+static int
+s_peers_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    job->reply = json_pack ("{s:o}", "peers", gkx_node_peers_json (node));
+    return GKX_OK;
+}
+
+/* GET /v1/peers: the known peers, whether each is connected, and its lag. */
+static json_t *
+s_peers_get (gkx_http_request_t *request, void *user, int *status_p)
+{
+    (void) request;
+    s_job_t job;
+    memset (&job, 0, sizeof job);
+    return s_job_run (user, s_peers_fn, &job, status_p);
 }
 
 /* What POST /v1/peers hands to the loop. */
@@ -64,7 +433,7 @@ s_peers_post (gkx_http_request_t *request, void *user, int *status_p)
 {
     s_peer_add_t ctx = {NULL, ""};
     json_t *body = gkx_http_body (request);
-    if (!body) {
+    if (!json_is_object (body)) {
         return gkx_http_error (status_p, 400, "bad_request", "the body must be a tenant card");
     }
     if (gkx_card_from_json (&ctx.card, body, ctx.errbuf) != GKX_OK) {
@@ -79,9 +448,12 @@ s_peers_post (gkx_http_request_t *request, void *user, int *status_p)
         reply = json_pack ("{s:s, s:s, s:s}", "id", id, "name", gkx_card_name (ctx.card), "role",
                            gkx_role_name (gkx_card_role (ctx.card)));
     }
+    else if (rc == GKX_EINVAL) {
+        reply = gkx_http_error (status_p, 400, "bad_peer", "%s", ctx.errbuf);
+    }
     else {
-        reply = gkx_http_error (status_p, rc == GKX_EINVAL ? 400 : 500,
-                                rc == GKX_EINVAL ? "bad_peer" : "internal", "%s", ctx.errbuf);
+        reply = gkx_http_error (status_p, 500, "internal", "%s",
+                                ctx.errbuf[0] ? ctx.errbuf : gkx_strerror (rc));
     }
     gkx_card_destroy (&ctx.card);
     return reply;
@@ -140,7 +512,11 @@ s_partnerships_post (gkx_http_request_t *request, void *user, int *status_p)
     gkx_free (ctx.policy);
     if (rc != GKX_OK) {
         int status = rc == GKX_ENOTFOUND ? 404 : rc == GKX_EINVAL ? 400 : 500;
-        return gkx_http_error (status_p, status, gkx_errname (rc), "%s", ctx.errbuf);
+        const char *code = rc == GKX_ENOTFOUND ? "not_found"
+                           : rc == GKX_EINVAL  ? "bad_request"
+                                               : "internal";
+        return gkx_http_error (status_p, status, code, "%s",
+                               ctx.errbuf[0] ? ctx.errbuf : gkx_strerror (rc));
     }
     char pid[GKX_ID_TEXT_BYTES];
     gkx_id_format (pid, ctx.pid);
@@ -148,11 +524,620 @@ s_partnerships_post (gkx_http_request_t *request, void *user, int *status_p)
     return json_pack ("{s:s}", "id", pid);
 }
 
+/* Lists the partnerships on the loop. */
+static int
+s_partnerships_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    json_t *rows = NULL;
+    int rc = s_summaries (node, job, &rows);
+    if (rc == GKX_OK) {
+        job->reply = json_pack ("{s:o}", "partnerships", rows);
+    }
+    return rc;
+}
+
+/* GET /v1/partnerships: every partnership with its counterparty, status,
+   offer name, heads and digest. */
+static json_t *
+s_partnerships_get (gkx_http_request_t *request, void *user, int *status_p)
+{
+    (void) request;
+    s_job_t job;
+    memset (&job, 0, sizeof job);
+    return s_job_run (user, s_partnerships_fn, &job, status_p);
+}
+
+/* Reads one partnership's summary on the loop. */
+static int
+s_partnership_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    s_view_t view;
+    int rc = s_view_open (&view, node, job);
+    if (rc == GKX_OK) {
+        job->reply = s_view_summary (&view, node);
+    }
+    s_view_close (&view);
+    return rc;
+}
+
+/* GET /v1/partnerships/{id}: one partnership's summary. */
+static json_t *
+s_partnership_get (gkx_http_request_t *request, void *user, int *status_p)
+{
+    s_job_t job;
+    json_t *error = s_job_pid (&job, request, status_p);
+    return error ? error : s_job_run (user, s_partnership_fn, &job, status_p);
+}
+
+/* Reads the offer on the loop. */
+static int
+s_offer_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    s_view_t view;
+    int rc = s_view_open (&view, node, job);
+    if (rc == GKX_OK) {
+        job->reply = s_view_offer (&view);
+    }
+    s_view_close (&view);
+    return rc;
+}
+
+/* GET /v1/partnerships/{id}/offer[?digest=1]: the offer and its state
+   digest, or only the digest. */
+static json_t *
+s_offer_get (gkx_http_request_t *request, void *user, int *status_p)
+{
+    s_job_t job;
+    json_t *error = s_job_pid (&job, request, status_p);
+    if (error) {
+        return error;
+    }
+    const char *digest_only = gkx_http_query (request, "digest");
+    if (digest_only && strcmp (digest_only, "0") != 0 && strcmp (digest_only, "1") != 0
+        && strcmp (digest_only, "") != 0) {
+        return gkx_http_error (status_p, 400, "bad_query", "digest: expected 1 or 0");
+    }
+    json_t *reply = s_job_run (user, s_offer_fn, &job, status_p);
+    if (*status_p == 200 && digest_only && strcmp (digest_only, "0") != 0) {
+        json_object_del (reply, "offer");
+    }
+    return reply;
+}
+
+/* Returns 1 when applying every operation of ops to offer changes nothing. */
+static int
+s_ops_is_noop (const gkx_offer_t *offer, const gkx_offer_ops_t *ops)
+{
+    char errbuf[GKX_ERRBUF_BYTES];
+    gkx_offer_t *copy = gkx_offer_dup (offer);
+    for (size_t i = 0; i < gkx_offer_ops_size (ops); i++) {
+        if (gkx_offer_apply (copy, ops, i, NULL, NULL, errbuf) != GKX_OK) {
+            gkx_offer_destroy (&copy);
+            return 0;
+        }
+    }
+    int same = gkx_offer_is_equal (copy, offer);
+    gkx_offer_destroy (&copy);
+    return same;
+}
+
+/* On the loop: turns the job's patch or edits into operations on the
+   current offer and checks them. Returns GKX_OK with *ops_p (ours), or the
+   job's error. */
+static int
+s_ops_build (s_job_t *job, s_view_t *view, gkx_offer_ops_t **ops_p)
+{
+    const gkx_offer_t *current = gkx_merge_offer (view->merge);
+    gkx_offer_ops_t *ops = gkx_offer_ops_new ();
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int rc = GKX_OK;
+    if (job->patch) {
+        rc = gkx_offer_ops_from_patch (ops, current, job->patch, errbuf);
+    }
+    for (size_t i = 0; rc == GKX_OK && i < job->edits_count; i++) {
+        rc = gkx_offer_ops_parse_edit (ops, current, job->edits[i], errbuf);
+    }
+    if (rc != GKX_OK) {
+        gkx_offer_ops_destroy (&ops);
+        return s_job_fail (job, rc, 400, "invalid_edit", "%s", errbuf);
+    }
+    if (gkx_offer_ops_size (ops) == 0 || s_ops_is_noop (current, ops)) {
+        gkx_offer_ops_destroy (&ops);
+        return s_job_fail (job, GKX_EINVAL, 400, "no_changes", "%s",
+                           job->noop_message ? job->noop_message
+                                             : "no changes: the offer already has these values");
+    }
+    rc = gkx_merge_check (view->merge, job->kind, view->p.self_role, ops, errbuf);
+    if (rc == GKX_EPOLICY) {
+        gkx_offer_ops_destroy (&ops);
+        return s_job_fail (job, rc, 403, "forbidden", "%s", errbuf);
+    }
+    if (rc != GKX_OK) {
+        gkx_offer_ops_destroy (&ops);
+        return s_job_fail (job, rc, 400, "invalid_edit", "%s", errbuf);
+    }
+    *ops_p = ops;
+    return GKX_OK;
+}
+
+/* On the loop: appends an entry of this node to the job's partnership.
+   Returns GKX_OK with *entry_p (ours), or the job's error. */
+static int
+s_append (gkx_node_t *node, s_job_t *job, int kind, const uint8_t *body, size_t len,
+          gkx_entry_t **entry_p)
+{
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int rc = gkx_node_append (node, job->pid, kind, body, len, entry_p, errbuf);
+    if (rc == GKX_OK) {
+        return GKX_OK;
+    }
+    if (rc == GKX_EFROZEN) {
+        return s_job_fail (job, rc, 409, "frozen",
+                           "the partnership is frozen (equivocation seen): %s", errbuf);
+    }
+    if (rc == GKX_EAHEAD) {
+        return s_job_fail (job, rc, 503, "catching_up",
+                           "the counterparty holds entries of ours that this node lacks; "
+                           "retry once they are taken back: %s",
+                           errbuf);
+    }
+    return s_job_fail (job, rc, 500, "internal", "the entry was not written: %s",
+                       errbuf[0] ? errbuf : gkx_strerror (rc));
+}
+
+/* On the loop: refuses writes to a frozen partnership. */
+static int
+s_view_writable (const s_view_t *view, s_job_t *job)
+{
+    if (view->p.is_frozen) {
+        return s_job_fail (job, GKX_EFROZEN, 409, "frozen",
+                           "the partnership is frozen: equivocation was seen; nothing more can "
+                           "be written to it");
+    }
+    return GKX_OK;
+}
+
+/* Edits or proposes on the loop: build, check and append in one call. */
+static int
+s_write_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    s_view_t view;
+    gkx_offer_ops_t *ops = NULL;
+    gkx_entry_t *entry = NULL;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int rc = s_view_open (&view, node, job);
+    if (rc == GKX_OK) {
+        rc = s_view_writable (&view, job);
+    }
+    if (rc == GKX_OK) {
+        rc = s_ops_build (job, &view, &ops);
+    }
+    if (rc == GKX_OK && gkx_offer_ops_encode (ops, &body, &len, errbuf) != GKX_OK) {
+        rc = s_job_fail (job, GKX_EINVAL, 400, "invalid_edit", "%s", errbuf);
+    }
+    if (rc == GKX_OK) {
+        rc = s_append (node, job, job->kind, body, len, &entry);
+    }
+    if (rc == GKX_OK && job->kind == GKX_KIND_PROPOSE) {
+        job->reply = json_pack ("{s:o, s:o, s:o}", "proposal",
+                                s_hex_json (gkx_entry_hash (entry), GKX_HASH_BYTES), "entry",
+                                s_entry_ref (entry, view.p.self_role), "ops",
+                                gkx_offer_ops_to_json (ops));
+        job->status = 201;
+    }
+    else if (rc == GKX_OK) {
+        job->reply = s_view_written (&view, entry);
+    }
+    gkx_entry_destroy (&entry);
+    gkx_free (body);
+    gkx_offer_ops_destroy (&ops);
+    s_view_close (&view);
+    return rc;
+}
+
+/* Reads {"patch": {...}} or {"edits": ["PATH=VALUE", ...]} into the job
+   (the strings stay borrowed from body); on failure returns the 400 reply,
+   else NULL. */
+static json_t *
+s_job_edits (s_job_t *job, const json_t *body, int *status_p)
+{
+    if (!json_is_object (body)) {
+        return gkx_http_error (status_p, 400, "bad_request",
+                               "expected {\"edits\": [\"PATH=VALUE\", ...]} or "
+                               "{\"patch\": {...}}");
+    }
+    const char *name;
+    json_t *value;
+    json_object_foreach ((json_t *) body, name, value) {
+        if (strcmp (name, "edits") != 0 && strcmp (name, "patch") != 0) {
+            return gkx_http_error (status_p, 400, "bad_request",
+                                   "unknown member \"%.64s\"; expected \"edits\" or \"patch\"",
+                                   name);
+        }
+    }
+    const json_t *patch = json_object_get (body, "patch");
+    const json_t *edits = json_object_get (body, "edits");
+    if (!patch == !edits) {
+        return gkx_http_error (status_p, 400, "bad_request",
+                               "give exactly one of \"edits\" and \"patch\"");
+    }
+    if (patch) {
+        if (!json_is_object (patch)) {
+            return gkx_http_error (status_p, 400, "bad_request",
+                                   "patch: must be an object (an RFC 7386 merge patch of the "
+                                   "offer)");
+        }
+        job->patch = patch;
+        return NULL;
+    }
+    size_t count = json_array_size (edits);
+    if (!json_is_array (edits) || count == 0 || count > GKX_OFFER_OPS_MAX) {
+        return gkx_http_error (status_p, 400, "bad_request",
+                               "edits: must be an array of 1 to %d strings", GKX_OFFER_OPS_MAX);
+    }
+    job->edits = gkx_zalloc (count * sizeof *job->edits);
+    for (size_t i = 0; i < count; i++) {
+        const json_t *edit = json_array_get (edits, i);
+        job->edits[i] = json_string_value (edit);
+        if (!job->edits[i] || strlen (job->edits[i]) != json_string_length (edit)) {
+            gkx_free (job->edits);
+            job->edits = NULL;
+            return gkx_http_error (status_p, 400, "bad_request",
+                                   "edits[%zu]: must be a string PATH=VALUE without NUL", i);
+        }
+    }
+    job->edits_count = count;
+    return NULL;
+}
+
+/* Runs an edit or proposal of kind from the request body. */
+static json_t *
+s_write (gkx_http_request_t *request, void *user, int *status_p, int kind)
+{
+    s_job_t job;
+    json_t *error = s_job_pid (&job, request, status_p);
+    if (!error) {
+        error = s_job_edits (&job, gkx_http_body (request), status_p);
+    }
+    if (error) {
+        return error;
+    }
+    job.kind = kind;
+    json_t *reply = s_job_run (user, s_write_fn, &job, status_p);
+    gkx_free (job.edits);
+    return reply;
+}
+
+/* PATCH /v1/partnerships/{id}/offer {"edits": [...]} or {"patch": {...}}:
+   edits the offer; answers the new offer and digest. */
+static json_t *
+s_offer_patch (gkx_http_request_t *request, void *user, int *status_p)
+{
+    return s_write (request, user, status_p, GKX_KIND_EDIT);
+}
+
+/* POST /v1/partnerships/{id}/proposals {"edits": [...]} or {"patch":
+   {...}}: proposes a change; answers the proposal id. */
+static json_t *
+s_proposals_post (gkx_http_request_t *request, void *user, int *status_p)
+{
+    return s_write (request, user, status_p, GKX_KIND_PROPOSE);
+}
+
+/* Runs the one edit status=VALUE, for pause and resume. */
+static json_t *
+s_set_status (gkx_http_request_t *request, void *user, int *status_p, const char *edit,
+              const char *noop_message)
+{
+    s_job_t job;
+    json_t *error = s_job_pid (&job, request, status_p);
+    if (error) {
+        return error;
+    }
+    if (!s_body_is_empty (gkx_http_body (request))) {
+        return gkx_http_error (status_p, 400, "bad_request", "this request takes no body");
+    }
+    const char *edits[] = {edit};
+    job.kind = GKX_KIND_EDIT;
+    job.edits = edits;
+    job.edits_count = 1;
+    job.noop_message = noop_message;
+    return s_job_run (user, s_write_fn, &job, status_p);
+}
+
+/* POST /v1/partnerships/{id}/pause: the edit status=paused. */
+static json_t *
+s_pause (gkx_http_request_t *request, void *user, int *status_p)
+{
+    return s_set_status (request, user, status_p, "status=paused",
+                         "no changes: the offer is already paused");
+}
+
+/* POST /v1/partnerships/{id}/resume: the edit status=active. */
+static json_t *
+s_resume (gkx_http_request_t *request, void *user, int *status_p)
+{
+    return s_set_status (request, user, status_p, "status=active",
+                         "no changes: the offer is already active");
+}
+
+/* Reads the change log on the loop, with each record's finality. */
+static int
+s_changes_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    s_view_t view;
+    int rc = s_view_open (&view, node, job);
+    if (rc == GKX_OK) {
+        char *advertiser = NULL;
+        char *publisher = NULL;
+        s_view_names (&view, node, &advertiser, &publisher);
+        json_t *records = gkx_merge_changes (view.merge, advertiser, publisher);
+        s_mark_final (&view, records);
+        job->reply = json_pack ("{s:o}", "changes", records);
+        gkx_free (advertiser);
+        gkx_free (publisher);
+    }
+    s_view_close (&view);
+    return rc;
+}
+
+/* GET /v1/partnerships/{id}/changes: the change log. */
+static json_t *
+s_changes_get (gkx_http_request_t *request, void *user, int *status_p)
+{
+    s_job_t job;
+    json_t *error = s_job_pid (&job, request, status_p);
+    return error ? error : s_job_run (user, s_changes_fn, &job, status_p);
+}
+
+/* Reads the proposals on the loop. */
+static int
+s_proposals_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    s_view_t view;
+    int rc = s_view_open (&view, node, job);
+    if (rc == GKX_OK) {
+        char *advertiser = NULL;
+        char *publisher = NULL;
+        s_view_names (&view, node, &advertiser, &publisher);
+        json_t *records = gkx_merge_proposals (view.merge, advertiser, publisher);
+        s_mark_final (&view, records);
+        job->reply = json_pack ("{s:o}", "proposals", records);
+        gkx_free (advertiser);
+        gkx_free (publisher);
+    }
+    s_view_close (&view);
+    return rc;
+}
+
+/* GET /v1/partnerships/{id}/proposals: the proposals and their answers. */
+static json_t *
+s_proposals_get (gkx_http_request_t *request, void *user, int *status_p)
+{
+    s_job_t job;
+    json_t *error = s_job_pid (&job, request, status_p);
+    return error ? error : s_job_run (user, s_proposals_fn, &job, status_p);
+}
+
+/* Returns the status of proposal id in a proposal list, or "unknown". */
+static const char *
+s_proposal_status (const json_t *proposals, const char *id)
+{
+    size_t i;
+    json_t *record;
+    json_array_foreach (proposals, i, record) {
+        const char *rid = json_string_value (json_object_get (record, "id"));
+        if (rid && strcmp (rid, id) == 0) {
+            return json_string_value (json_object_get (record, "status"));
+        }
+    }
+    return "unknown";
+}
+
+/* Answers a proposal on the loop: find, check and append in one call. */
+static int
+s_answer_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    s_view_t view;
+    uint8_t proposal[GKX_MERGE_HASH_BYTES];
+    uint8_t *body = NULL;
+    size_t len = 0;
+    gkx_entry_t *entry = NULL;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int rc = s_view_open (&view, node, job);
+    if (rc == GKX_OK) {
+        rc = s_view_writable (&view, job);
+    }
+    if (rc == GKX_OK) {
+        rc = gkx_merge_proposal_find (view.merge, proposal, job->proposal, errbuf);
+        if (rc == GKX_ENOTFOUND) {
+            s_job_fail (job, rc, 404, "not_found", "%s", errbuf);
+        }
+        else if (rc != GKX_OK) {
+            s_job_fail (job, rc, 400, "bad_proposal_id", "%s", errbuf);
+        }
+    }
+    if (rc == GKX_OK) {
+        rc = gkx_merge_check_answer (view.merge, view.p.self_role, job->answer, proposal, errbuf);
+        if (rc == GKX_EPOLICY) {
+            s_job_fail (job, rc, 403, "forbidden", "%s", errbuf);
+        }
+        else if (rc == GKX_ENOTFOUND) {
+            s_job_fail (job, rc, 404, "not_found", "%s", errbuf);
+        }
+        else if (rc != GKX_OK) {
+            s_job_fail (job, rc, 409, "conflict", "%s", errbuf);
+        }
+    }
+    if (rc == GKX_OK
+        && gkx_merge_answer_encode (&body, &len, job->answer, proposal) != GKX_OK) {
+        rc = s_job_fail (job, GKX_EINVAL, 500, "internal", "the answer could not be encoded");
+    }
+    if (rc == GKX_OK) {
+        rc = s_append (node, job, GKX_KIND_ANSWER, body, len, &entry);
+    }
+    if (rc == GKX_OK) {
+        static const char *const words[] = {"", "accept", "decline", "withdraw"};
+        json_t *id = s_hex_json (proposal, GKX_MERGE_HASH_BYTES);
+        job->reply = s_view_written (&view, entry);
+        json_t *proposals = gkx_merge_proposals (view.merge, NULL, NULL);
+        json_object_set_new (job->reply, "proposal_status",
+                             json_string (s_proposal_status (proposals, json_string_value (id))));
+        json_object_set_new (job->reply, "proposal", id);
+        json_object_set_new (job->reply, "answer", json_string (words[job->answer]));
+        json_decref (proposals);
+    }
+    gkx_entry_destroy (&entry);
+    gkx_free (body);
+    s_view_close (&view);
+    return rc;
+}
+
+/* Answers proposal {proposal} of partnership {id} with answer. */
+static json_t *
+s_answer (gkx_http_request_t *request, void *user, int *status_p, int answer)
+{
+    s_job_t job;
+    json_t *error = s_job_pid (&job, request, status_p);
+    if (error) {
+        return error;
+    }
+    if (!s_body_is_empty (gkx_http_body (request))) {
+        return gkx_http_error (status_p, 400, "bad_request", "this request takes no body");
+    }
+    job.proposal = gkx_http_segment (request, 1);
+    job.answer = answer;
+    return s_job_run (user, s_answer_fn, &job, status_p);
+}
+
+/* POST /v1/partnerships/{id}/proposals/{proposal}/accept. */
+static json_t *
+s_accept (gkx_http_request_t *request, void *user, int *status_p)
+{
+    return s_answer (request, user, status_p, GKX_MERGE_ACCEPT);
+}
+
+/* POST /v1/partnerships/{id}/proposals/{proposal}/decline. */
+static json_t *
+s_decline (gkx_http_request_t *request, void *user, int *status_p)
+{
+    return s_answer (request, user, status_p, GKX_MERGE_DECLINE);
+}
+
+/* POST /v1/partnerships/{id}/proposals/{proposal}/withdraw. */
+static json_t *
+s_withdraw (gkx_http_request_t *request, void *user, int *status_p)
+{
+    return s_answer (request, user, status_p, GKX_MERGE_WITHDRAW);
+}
+
+/* Writes the export on the loop. */
+static int
+s_export_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    uint64_t now = s_now_ms ();
+    int rc = gkx_export_write (gkx_node_store (node), job->pid,
+                               gkx_identity_id (gkx_node_identity (node)), now, job->path,
+                               errbuf);
+    if (rc == GKX_ENOTFOUND) {
+        char pid[GKX_ID_TEXT_BYTES];
+        gkx_id_format (pid, job->pid);
+        return s_job_fail (job, rc, 404, "not_found", "no partnership %s on this node", pid);
+    }
+    if (rc != GKX_OK) {
+        return s_job_fail (job, rc, 500, "io_error", "%s",
+                           errbuf[0] ? errbuf : gkx_strerror (rc));
+    }
+    char pid[GKX_ID_TEXT_BYTES];
+    char when[GKX_HLC_TEXT_BYTES];
+    gkx_id_format (pid, job->pid);
+    gkx_hlc_format (when, sizeof when, now << GKX_HLC_COUNTER_BITS);
+    job->reply = json_pack ("{s:s, s:s, s:s}", "partnership", pid, "path", job->path,
+                            "exported_at", when);
+    return GKX_OK;
+}
+
+/* POST /v1/partnerships/{id}/export {"path": "/abs/file"}: the node writes
+   the partnership's log to that file (replaced atomically). */
+static json_t *
+s_export (gkx_http_request_t *request, void *user, int *status_p)
+{
+    s_job_t job;
+    json_t *error = s_job_pid (&job, request, status_p);
+    if (error) {
+        return error;
+    }
+    const json_t *path = json_object_get (gkx_http_body (request), "path");
+    const char *text = json_string_value (path);
+    if (!text || strlen (text) != json_string_length (path)) {
+        return gkx_http_error (status_p, 400, "bad_request",
+                               "expected {\"path\": \"/absolute/file\"} (a string without NUL)");
+    }
+    if (text[0] != '/') {
+        return gkx_http_error (status_p, 400, "bad_path",
+                               "path: \"%.128s\" is relative; give an absolute path", text);
+    }
+    size_t len = strlen (text);
+    const char *slash = strrchr (text, '/');
+    if (len >= S_PATH_BYTES || slash[1] == '\0') {
+        return gkx_http_error (status_p, 400, "bad_path", "path: must name a file%s",
+                               len >= S_PATH_BYTES ? " (too long)" : "");
+    }
+    char dir[S_PATH_BYTES];
+    size_t dir_len = slash == text ? 1 : (size_t) (slash - text);
+    memcpy (dir, text, dir_len);
+    dir[dir_len] = '\0';
+    struct stat st;
+    if (stat (dir, &st) != 0) {
+        return gkx_http_error (status_p, 400, "bad_path", "path: directory %.200s: %s", dir,
+                               strerror (errno));
+    }
+    if (!S_ISDIR (st.st_mode)) {
+        return gkx_http_error (status_p, 400, "bad_path", "path: %.200s is not a directory",
+                               dir);
+    }
+    job.path = text;
+    return s_job_run (user, s_export_fn, &job, status_p);
+}
+
 /* The routes, first match wins. */
 static const gkx_http_route_t s_routes[] = {
     {"GET /v1/status", s_status},
+    {"GET /v1/peers", s_peers_get},
     {"POST /v1/peers", s_peers_post},
+    {"GET /v1/partnerships", s_partnerships_get},
     {"POST /v1/partnerships", s_partnerships_post},
+    {"GET /v1/partnerships/{}", s_partnership_get},
+    {"GET /v1/partnerships/{}/offer", s_offer_get},
+    {"PATCH /v1/partnerships/{}/offer", s_offer_patch},
+    {"POST /v1/partnerships/{}/pause", s_pause},
+    {"POST /v1/partnerships/{}/resume", s_resume},
+    {"GET /v1/partnerships/{}/changes", s_changes_get},
+    {"GET /v1/partnerships/{}/proposals", s_proposals_get},
+    {"POST /v1/partnerships/{}/proposals", s_proposals_post},
+    {"POST /v1/partnerships/{}/proposals/{}/accept", s_accept},
+    {"POST /v1/partnerships/{}/proposals/{}/decline", s_decline},
+    {"POST /v1/partnerships/{}/proposals/{}/withdraw", s_withdraw},
+    {"POST /v1/partnerships/{}/export", s_export},
 };
 
 const gkx_http_route_t *

@@ -23,6 +23,7 @@
 
 #include <czmq.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -49,8 +50,6 @@
 #define S_RESYNC_MIN_MS 200
 /* Entries sent but not acknowledged for this long are sent again (ms). */
 #define S_RETRANSMIT_MS 2000
-/* How long gkx_node_call waits for the loop (ms). */
-#define S_CALL_TIMEOUT_MS 30000
 
 /* One partnership's flow to a peer. */
 typedef struct {
@@ -73,11 +72,23 @@ typedef struct {
     size_t flow_count;
 } s_peer_t;
 
-/* A call handed to the loop by another thread. */
+/* States of a call handed to the loop. The loop runs a call only if it can
+   move it from PENDING to RUNNING; a caller gives up only if it can move it
+   from PENDING to ABANDONED. So fn never runs on a caller's arguments after
+   the caller has returned, and whichever side moves the call last frees it. */
+enum {
+    S_CALL_PENDING = 0,
+    S_CALL_RUNNING = 1,
+    S_CALL_DONE = 2,
+    S_CALL_ABANDONED = 3,
+};
+
+/* A call handed to the loop by another thread; heap-allocated. */
 typedef struct {
     gkx_node_fn *fn;
     void *arg;
     int result;
+    atomic_int state;
 } s_call_t;
 
 /* Counters, for logs and metrics. */
@@ -647,12 +658,20 @@ s_on_call (zloop_t *loop, zsock_t *reader, void *arg)
     if (routing && body && zframe_size (body) == sizeof (s_call_t *)) {
         s_call_t *call;
         memcpy (&call, zframe_data (body), sizeof call);
-        call->result = call->fn (self, call->arg);
-        zmsg_t *reply = zmsg_new ();
-        zmsg_append (reply, &routing);
-        zmsg_addmem (reply, NULL, 0);
-        zmsg_addstr (reply, "done");
-        zmsg_send (&reply, reader);
+        int expected = S_CALL_PENDING;
+        if (atomic_compare_exchange_strong (&call->state, &expected, S_CALL_RUNNING)) {
+            call->result = call->fn (self, call->arg);
+            atomic_store (&call->state, S_CALL_DONE);
+            zmsg_t *reply = zmsg_new ();
+            zmsg_append (reply, &routing);
+            zmsg_addmem (reply, NULL, 0);
+            zmsg_addstr (reply, "done");
+            zmsg_send (&reply, reader);
+        }
+        else {
+            /* The caller gave up before the loop got here: the call is ours. */
+            gkx_free (call);
+        }
     }
     zframe_destroy (&routing);
     zframe_destroy (&empty);
@@ -854,25 +873,66 @@ gkx_node_call (gkx_node_t *self, gkx_node_fn *fn, void *arg)
     if (!self->running) {
         return GKX_ESTORE;
     }
-    s_call_t call = {fn, arg, GKX_ESTORE};
-    s_call_t *ptr = &call;
+    s_call_t *call = gkx_zalloc (sizeof *call);
+    call->fn = fn;
+    call->arg = arg;
+    call->result = GKX_ESTORE;
+    atomic_init (&call->state, S_CALL_PENDING);
     zsock_t *req = zsock_new (ZMQ_REQ);
     if (!req) {
+        gkx_free (call);
         return GKX_ESTORE;
     }
-    zsock_set_rcvtimeo (req, S_CALL_TIMEOUT_MS);
+    zsock_set_rcvtimeo (req, S_TICK_MS);
     zsock_set_linger (req, 0);
+    if (zsock_connect (req, "%s", self->calls_endpoint) != 0
+        || zsock_send (req, "b", &call, sizeof call) != 0) {
+        zsock_destroy (&req);
+        gkx_free (call);
+        return GKX_ESTORE;
+    }
     int rc = GKX_ESTORE;
-    if (zsock_connect (req, "%s", self->calls_endpoint) == 0
-        && zsock_send (req, "b", &ptr, sizeof ptr) == 0) {
+    for (;;) {
         char *done = zstr_recv (req);
         if (done) {
-            rc = call.result;
             zstr_free (&done);
+            rc = call->result;
+            gkx_free (call);
+            break;
+        }
+        /* No answer yet: give up only if the loop is gone and never started
+           the call; a call it started is always answered. */
+        int expected = S_CALL_PENDING;
+        if (!self->running
+            && atomic_compare_exchange_strong (&call->state, &expected, S_CALL_ABANDONED)) {
+            break;
         }
     }
     zsock_destroy (&req);
     return rc;
+}
+
+uint64_t
+gkx_node_started_ms (gkx_node_t *self)
+{
+    return self->started_ms;
+}
+
+json_t *
+gkx_node_stats_json (gkx_node_t *self)
+{
+    json_t *refused = json_object ();
+    for (int code = 1; code < GKX_ECODE_COUNT; code++) {
+        if (self->stats.refused[code]) {
+            json_object_set_new (refused, gkx_errname (code),
+                                 json_integer ((json_int_t) self->stats.refused[code]));
+        }
+    }
+    return json_pack ("{s:I, s:I, s:I, s:I, s:o}", "entries_appended",
+                      (json_int_t) self->stats.appended, "entries_ingested",
+                      (json_int_t) self->stats.ingested, "duplicates",
+                      (json_int_t) self->stats.duplicates, "bad_frames",
+                      (json_int_t) self->stats.bad_frames, "refused", refused);
 }
 
 gkx_store_t *
