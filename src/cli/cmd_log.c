@@ -22,10 +22,13 @@ s_usage (FILE *out)
 {
     fprintf (out, "usage: gkx log list [--json]\n"
                   "       gkx log export PID FILE\n"
-                  "       gkx log import FILE\n\n"
-                  "list    partnerships in the local store with both chains' heads\n"
-                  "export  write a partnership's log to FILE, the format gkx-audit reads\n"
-                  "import  ingest an export's entries under every ingest rule\n");
+                  "       gkx log import FILE\n"
+                  "       gkx log rebuild PID\n\n"
+                  "list     partnerships in the local store with both chains' heads\n"
+                  "export   write a partnership's log to FILE, the format gkx-audit reads\n"
+                  "import   ingest an export's entries under every ingest rule\n"
+                  "rebuild  recompute the shared offer from the entries alone and compare\n"
+                  "         its digest with the stored one\n");
 }
 
 /* Opens the node's store. */
@@ -105,17 +108,18 @@ cli_log (int argc, char **argv, const char *dir)
     char **args = argv + optind;
     const char *verb = nargs > 0 ? args[0] : "";
     int arity = strcmp (verb, "list") == 0 ? 1 : strcmp (verb, "export") == 0 ? 3
-        : strcmp (verb, "import") == 0 ? 2 : -1;
+        : strcmp (verb, "import") == 0 || strcmp (verb, "rebuild") == 0 ? 2 : -1;
     if (arity < 0 || nargs != arity) {
-        fprintf (stderr, "gkx log: %s\n\n", arity < 0 ? "expected list, export or import"
+        fprintf (stderr, "gkx log: %s\n\n", arity < 0 ? "expected list, export, import or rebuild"
                  : "wrong number of arguments");
         s_usage (stderr);
         return CLI_USAGE;
     }
     char errbuf[GKX_ERRBUF_BYTES];
     uint8_t pid[GKX_ID_BYTES];
-    if (strcmp (verb, "export") == 0 && gkx_id_parse (pid, args[1], errbuf) != GKX_OK) {
-        fprintf (stderr, "gkx log export: partnership %s\n", errbuf);
+    if ((strcmp (verb, "export") == 0 || strcmp (verb, "rebuild") == 0)
+        && gkx_id_parse (pid, args[1], errbuf) != GKX_OK) {
+        fprintf (stderr, "gkx log %s: partnership %s\n", verb, errbuf);
         return CLI_USAGE;
     }
     gkx_identity_t *identity = NULL;
@@ -156,6 +160,25 @@ cli_log (int argc, char **argv, const char *dir)
         }
         else {
             printf ("exported %s to %s\n", args[1], args[2]);
+        }
+    }
+    else if (strcmp (verb, "rebuild") == 0) {
+        uint8_t before[GKX_OFFER_DIGEST_BYTES];
+        uint8_t after[GKX_OFFER_DIGEST_BYTES];
+        char hex[GKX_ID_TEXT_BYTES];
+        int changed = 0;
+        if (gkx_store_digest (store, pid, before) != GKX_OK) {
+            rc = cli_fail ("no such partnership %s", args[1]);
+        }
+        else if (gkx_store_rebuild (store, pid, &changed, errbuf) != GKX_OK
+                 || gkx_store_digest (store, pid, after) != GKX_OK) {
+            rc = cli_fail ("rebuild failed: %s", errbuf);
+        }
+        else {
+            gkx_id_format (hex, after);
+            printf ("digest %s\n%s\n", hex, changed
+                    ? "the stored offer differed from the entries and was replaced"
+                    : "the stored offer matches the entries");
         }
     }
     else {

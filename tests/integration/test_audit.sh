@@ -4,7 +4,7 @@
 # Part of gokart-exchange; MIT licence.
 . "$(dirname "$0")/lib.sh"
 
-plan 12
+plan 13
 
 A="$T/adv" P="$T/pub"
 WALK="$GKX_BUILDDIR/examples/log_walkthrough"
@@ -114,6 +114,14 @@ t_cli_export() {
     run 0 "$T/ev.out" "$GKX_AUDIT" verify "$T/cli.log"
 }
 ok "gkx log export writes a sound export" t_cli_export
+
+t_rebuild() {
+    local pid; pid=$(awk '/^partnership/ {print $2}' "$T/walk.out")
+    local want; want=$(awk '/publisher +offer digest/ {print $4}' "$T/walk.out")
+    run 0 "$T/rb.out" "$GKX" --dir "$P" log rebuild "$pid" && contains "$T/rb.out" "digest $want" &&
+    contains "$T/rb.out" "the stored offer matches the entries"
+}
+ok "rebuild recomputes the offer from the entries alone: the same digest" t_rebuild
 
 t_import_duplicates() {
     run 0 "$T/i.out" "$GKX" --dir "$P" log import "$T/advertiser.log" &&
