@@ -24,7 +24,7 @@ static const struct {
 } s_verbs[] = {
     {"init", cli_init, "create a node directory: keys, configuration, API token, store"},
     {"card", cli_card, "print this node's signed tenant card"},
-    {"log", cli_log, "offline access to the local log: list, export, import"},
+    {"log", cli_log, "offline access to the local log: list, export, import, rebuild"},
     {"status", cli_status, "the running node: id, role, partnerships, peers and their lag"},
     {"peer", cli_peer, "add a partner's card (peer add CARD_FILE), list peers (peer list)"},
     {"share", cli_share, "share an offer with a publisher: opens a partnership"},
