@@ -1126,9 +1126,15 @@ gkx_store_partnership (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
     return rc == S_MAP_FULL ? GKX_ESTORE : rc;
 }
 
-int
-gkx_store_partnerships (gkx_store_t *self,
-                        int (*fn) (const gkx_partnership_t *p, void *arg), void *arg)
+/* Visits one record of a walk; returns 0 to go on, else the walk's result. */
+typedef int (s_visit_fn) (const MDB_val *key, const MDB_val *val, void *arg);
+
+/* Walks the records of dbi in key order, from start (NULL: the first) for
+   as long as keys begin with prefix (prefix_len 0: all), in one short read
+   transaction. Returns the first non-zero visit result, else GKX_OK. */
+static int
+s_walk (gkx_store_t *self, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len,
+        const uint8_t *start, size_t start_len, s_visit_fn *visit, void *arg)
 {
     MDB_txn *txn;
     MDB_cursor *cursor;
@@ -1136,21 +1142,17 @@ gkx_store_partnerships (gkx_store_t *self,
     if (rc != GKX_OK) {
         return rc;
     }
-    if (mdb_cursor_open (txn, self->partnerships, &cursor) != 0) {
+    if (mdb_cursor_open (txn, dbi, &cursor) != 0) {
         mdb_txn_abort (txn);
         return GKX_ESTORE;
     }
-    MDB_val key;
+    MDB_val key = {start_len, (void *) start};
     MDB_val val;
     int result = GKX_OK;
-    int mrc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
-    while (mrc == 0) {
-        s_prec_t rec;
-        if (key.mv_size != GKX_ID_BYTES || s_prec_decode (&rec, key.mv_data, &val) != GKX_OK) {
-            result = GKX_ESTORE;
-            break;
-        }
-        result = fn (&rec.pub, arg);
+    int mrc = mdb_cursor_get (cursor, &key, &val, start ? MDB_SET_RANGE : MDB_FIRST);
+    while (mrc == 0 && key.mv_size >= prefix_len
+           && (prefix_len == 0 || memcmp (key.mv_data, prefix, prefix_len) == 0)) {
+        result = visit (&key, &val, arg);
         if (result != 0) {
             break;
         }
@@ -1159,6 +1161,67 @@ gkx_store_partnerships (gkx_store_t *self,
     mdb_cursor_close (cursor);
     mdb_txn_abort (txn);
     return result;
+}
+
+/* A caller's function and argument, for the typed walks below. */
+typedef struct {
+    int (*partnership_fn) (const gkx_partnership_t *p, void *arg);
+    int (*entry_fn) (const gkx_entry_t *entry, void *arg);
+    int (*card_fn) (const gkx_card_t *card, void *arg);
+    void *arg;
+    size_t value_skip;      /* entries: bytes before the entry in each value */
+} s_walk_ctx_t;
+
+/* Visits a partnership record. */
+static int
+s_visit_partnership (const MDB_val *key, const MDB_val *val, void *arg)
+{
+    s_walk_ctx_t *ctx = arg;
+    s_prec_t rec;
+    if (key->mv_size != GKX_ID_BYTES || s_prec_decode (&rec, key->mv_data, val) != GKX_OK) {
+        return GKX_ESTORE;
+    }
+    return ctx->partnership_fn (&rec.pub, ctx->arg);
+}
+
+/* Visits a stored entry. */
+static int
+s_visit_entry (const MDB_val *key, const MDB_val *val, void *arg)
+{
+    (void) key;
+    s_walk_ctx_t *ctx = arg;
+    gkx_entry_t *entry = NULL;
+    if (val->mv_size < ctx->value_skip
+        || gkx_entry_decode (&entry, (const uint8_t *) val->mv_data + ctx->value_skip,
+                             val->mv_size - ctx->value_skip, NULL) != GKX_OK) {
+        return GKX_ESTORE;
+    }
+    int result = ctx->entry_fn (entry, ctx->arg);
+    gkx_entry_destroy (&entry);
+    return result;
+}
+
+/* Visits a peer's card. */
+static int
+s_visit_peer (const MDB_val *key, const MDB_val *val, void *arg)
+{
+    (void) key;
+    s_walk_ctx_t *ctx = arg;
+    gkx_card_t *card = NULL;
+    if (gkx_card_decode (&card, val->mv_data, val->mv_size, NULL) != GKX_OK) {
+        return GKX_ESTORE;
+    }
+    int result = ctx->card_fn (card, ctx->arg);
+    gkx_card_destroy (&card);
+    return result;
+}
+
+int
+gkx_store_partnerships (gkx_store_t *self,
+                        int (*fn) (const gkx_partnership_t *p, void *arg), void *arg)
+{
+    s_walk_ctx_t ctx = {fn, NULL, NULL, arg, 0};
+    return s_walk (self, self->partnerships, NULL, 0, NULL, 0, s_visit_partnership, &ctx);
 }
 
 int
@@ -1215,46 +1278,6 @@ gkx_store_get (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int role, uin
     return rc;
 }
 
-/* Walks the records of dbi whose keys start with prefix, in key order. */
-static int
-s_scan (gkx_store_t *self, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len,
-        const uint8_t *start, size_t start_len, size_t value_skip,
-        int (*fn) (const gkx_entry_t *entry, void *arg), void *arg)
-{
-    MDB_txn *txn;
-    MDB_cursor *cursor;
-    int rc = s_read_begin (self, &txn, NULL);
-    if (rc != GKX_OK) {
-        return rc;
-    }
-    if (mdb_cursor_open (txn, dbi, &cursor) != 0) {
-        mdb_txn_abort (txn);
-        return GKX_ESTORE;
-    }
-    MDB_val key = {start_len, (void *) start};
-    MDB_val val;
-    int result = GKX_OK;
-    int mrc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
-    while (mrc == 0 && key.mv_size >= prefix_len && memcmp (key.mv_data, prefix, prefix_len) == 0) {
-        gkx_entry_t *entry = NULL;
-        if (val.mv_size < value_skip
-            || gkx_entry_decode (&entry, (const uint8_t *) val.mv_data + value_skip,
-                                 val.mv_size - value_skip, NULL) != GKX_OK) {
-            result = GKX_ESTORE;
-            break;
-        }
-        result = fn (entry, arg);
-        gkx_entry_destroy (&entry);
-        if (result != 0) {
-            break;
-        }
-        mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
-    }
-    mdb_cursor_close (cursor);
-    mdb_txn_abort (txn);
-    return result;
-}
-
 int
 gkx_store_iterate (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int role,
                    uint64_t from_seq, int (*fn) (const gkx_entry_t *entry, void *arg),
@@ -1262,15 +1285,18 @@ gkx_store_iterate (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int role,
 {
     uint8_t start[S_ENTRY_KEY_BYTES];
     s_entry_key (start, pid, role, from_seq);
-    return s_scan (self, self->entries, start, S_HEAD_KEY_BYTES, start, sizeof start,
-                   S_ENTRY_PREFIX_BYTES, fn, arg);
+    s_walk_ctx_t ctx = {NULL, fn, NULL, arg, S_ENTRY_PREFIX_BYTES};
+    return s_walk (self, self->entries, start, S_HEAD_KEY_BYTES, start, sizeof start,
+                   s_visit_entry, &ctx);
 }
 
 int
 gkx_store_evidence (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
                     int (*fn) (const gkx_entry_t *entry, void *arg), void *arg)
 {
-    return s_scan (self, self->evidence, pid, GKX_ID_BYTES, pid, GKX_ID_BYTES, 0, fn, arg);
+    s_walk_ctx_t ctx = {NULL, fn, NULL, arg, 0};
+    return s_walk (self, self->evidence, pid, GKX_ID_BYTES, pid, GKX_ID_BYTES, s_visit_entry,
+                   &ctx);
 }
 
 int
@@ -1531,36 +1557,8 @@ gkx_store_peer_get (gkx_store_t *self, const uint8_t id[GKX_ID_BYTES], gkx_card_
 int
 gkx_store_peers (gkx_store_t *self, int (*fn) (const gkx_card_t *card, void *arg), void *arg)
 {
-    MDB_txn *txn;
-    MDB_cursor *cursor;
-    int rc = s_read_begin (self, &txn, NULL);
-    if (rc != GKX_OK) {
-        return rc;
-    }
-    if (mdb_cursor_open (txn, self->peers, &cursor) != 0) {
-        mdb_txn_abort (txn);
-        return GKX_ESTORE;
-    }
-    MDB_val key;
-    MDB_val val;
-    int result = GKX_OK;
-    int mrc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
-    while (mrc == 0) {
-        gkx_card_t *card = NULL;
-        if (gkx_card_decode (&card, val.mv_data, val.mv_size, NULL) != GKX_OK) {
-            result = GKX_ESTORE;
-            break;
-        }
-        result = fn (card, arg);
-        gkx_card_destroy (&card);
-        if (result != 0) {
-            break;
-        }
-        mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
-    }
-    mdb_cursor_close (cursor);
-    mdb_txn_abort (txn);
-    return result;
+    s_walk_ctx_t ctx = {NULL, NULL, fn, arg, 0};
+    return s_walk (self, self->peers, NULL, 0, NULL, 0, s_visit_peer, &ctx);
 }
 
 uint64_t
