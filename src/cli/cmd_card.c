@@ -13,7 +13,6 @@
 #include <gkx/kind.h>
 
 #include <errno.h>
-#include <getopt.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,42 +101,24 @@ cli_card_current (const char *dir, const gkx_config_t *config, const gkx_identit
     return CLI_OK;
 }
 
-/* Prints init's usage. */
-static void
-s_usage (FILE *out)
-{
-    fprintf (out, "usage: gkx card [--json]\n\n"
-                  "Prints this node's signed tenant card: what partners and directories see.\n"
-                  "--json prints the card itself, the form 'gkx peer add' takes.\n");
-}
+/* What gkx card takes. */
+static const cli_spec_t s_card_spec = {
+    "card",
+    "usage: gkx card [--json]\n\n"
+    "Prints this node's signed tenant card: what partners and directories see.\n"
+    "--json prints the card itself, the form 'gkx peer add' takes.\n",
+    CLI_OPT_JSON, 0, 0,
+};
 
 int
 cli_card (int argc, char **argv, const char *dir)
 {
-    static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int as_json = 0;
-    int opt;
-    optind = 0;
-    while ((opt = getopt_long (argc, argv, ":", options, NULL)) != -1) {
-        if (opt == 'j') {
-            as_json = 1;
-        }
-        else if (opt == 'h') {
-            s_usage (stdout);
-            return CLI_OK;
-        }
-        else {
-            fprintf (stderr, "gkx card: unknown option '%s'\n\n", argv[optind - 1]);
-            s_usage (stderr);
-            return CLI_USAGE;
-        }
+    cli_args_t args;
+    int parsed = cli_args_parse (&args, &s_card_spec, argc, argv);
+    if (parsed != CLI_OK) {
+        return parsed == CLI_HELP ? CLI_OK : parsed;
     }
-    if (optind < argc) {
-        fprintf (stderr, "gkx card: unexpected argument '%s'\n\n", argv[optind]);
-        s_usage (stderr);
-        return CLI_USAGE;
-    }
+    int as_json = args.json;
     gkx_config_t *config = NULL;
     gkx_identity_t *identity = NULL;
     gkx_card_t *card = NULL;

@@ -11,25 +11,24 @@
 #include <gkx/kind.h>
 #include <gkx/store.h>
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Prints the log verbs' usage. */
-static void
-s_usage (FILE *out)
-{
-    fprintf (out, "usage: gkx log list [--json]\n"
-                  "       gkx log export PID FILE\n"
-                  "       gkx log import FILE\n"
-                  "       gkx log rebuild PID\n\n"
-                  "list     partnerships in the local store with both chains' heads\n"
-                  "export   write a partnership's log to FILE, the format gkx-audit reads\n"
-                  "import   ingest an export's entries under every ingest rule\n"
-                  "rebuild  recompute the shared offer from the entries alone and compare\n"
-                  "         its digest with the stored one\n");
-}
+/* What gkx log takes. */
+static const cli_spec_t s_log_spec = {
+    "log",
+    "usage: gkx log list [--json]\n"
+    "       gkx log export PID FILE\n"
+    "       gkx log import FILE\n"
+    "       gkx log rebuild PID\n\n"
+    "list     partnerships in the local store with both chains' heads\n"
+    "export   write a partnership's log to FILE, the format gkx-audit reads\n"
+    "import   ingest an export's entries under every ingest rule\n"
+    "rebuild  recompute the shared offer from the entries alone and compare\n"
+    "         its digest with the stored one\n",
+    CLI_OPT_JSON, 1, 3,
+};
 
 /* Opens the node's store. */
 static int
@@ -85,34 +84,21 @@ s_list_one (const gkx_partnership_t *p, void *arg)
 int
 cli_log (int argc, char **argv, const char *dir)
 {
-    static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int as_json = 0;
-    int opt;
-    optind = 0;
-    while ((opt = getopt_long (argc, argv, ":", options, NULL)) != -1) {
-        if (opt == 'j') {
-            as_json = 1;
-        }
-        else if (opt == 'h') {
-            s_usage (stdout);
-            return CLI_OK;
-        }
-        else {
-            fprintf (stderr, "gkx log: unknown option '%s'\n\n", argv[optind - 1]);
-            s_usage (stderr);
-            return CLI_USAGE;
-        }
+    cli_args_t parsed;
+    int prc = cli_args_parse (&parsed, &s_log_spec, argc, argv);
+    if (prc != CLI_OK) {
+        return prc == CLI_HELP ? CLI_OK : prc;
     }
-    int nargs = argc - optind;
-    char **args = argv + optind;
+    int as_json = parsed.json;
+    int nargs = parsed.count;
+    char **args = parsed.args;
     const char *verb = nargs > 0 ? args[0] : "";
     int arity = strcmp (verb, "list") == 0 ? 1 : strcmp (verb, "export") == 0 ? 3
         : strcmp (verb, "import") == 0 || strcmp (verb, "rebuild") == 0 ? 2 : -1;
     if (arity < 0 || nargs != arity) {
         fprintf (stderr, "gkx log: %s\n\n", arity < 0 ? "expected list, export, import or rebuild"
                  : "wrong number of arguments");
-        s_usage (stderr);
+        fputs (s_log_spec.usage, stderr);
         return CLI_USAGE;
     }
     char errbuf[GKX_ERRBUF_BYTES];

@@ -871,9 +871,10 @@ s_resume (gkx_http_request_t *request, void *user, int *status_p)
                          "no changes: the offer is already active");
 }
 
-/* Reads the change log on the loop, with each record's finality. */
+/* Reads the change log (job->kind GKX_KIND_EDIT) or the proposals
+   (GKX_KIND_PROPOSE) on the loop, with each record's finality. */
 static int
-s_changes_fn (gkx_node_t *node, void *arg)
+s_records_fn (gkx_node_t *node, void *arg)
 {
     s_job_t *job = arg;
     job->ran = 1;
@@ -882,10 +883,12 @@ s_changes_fn (gkx_node_t *node, void *arg)
     if (rc == GKX_OK) {
         char *advertiser = NULL;
         char *publisher = NULL;
+        int proposals = job->kind == GKX_KIND_PROPOSE;
         s_view_names (&view, node, &advertiser, &publisher);
-        json_t *records = gkx_merge_changes (view.merge, advertiser, publisher);
+        json_t *records = proposals ? gkx_merge_proposals (view.merge, advertiser, publisher)
+                                    : gkx_merge_changes (view.merge, advertiser, publisher);
         s_mark_final (&view, records);
-        job->reply = json_pack ("{s:o}", "changes", records);
+        job->reply = json_pack ("{s:o}", proposals ? "proposals" : "changes", records);
         gkx_free (advertiser);
         gkx_free (publisher);
     }
@@ -899,29 +902,8 @@ s_changes_get (gkx_http_request_t *request, void *user, int *status_p)
 {
     s_job_t job;
     json_t *error = s_job_pid (&job, request, status_p);
-    return error ? error : s_job_run (user, s_changes_fn, &job, status_p);
-}
-
-/* Reads the proposals on the loop. */
-static int
-s_proposals_fn (gkx_node_t *node, void *arg)
-{
-    s_job_t *job = arg;
-    job->ran = 1;
-    s_view_t view;
-    int rc = s_view_open (&view, node, job);
-    if (rc == GKX_OK) {
-        char *advertiser = NULL;
-        char *publisher = NULL;
-        s_view_names (&view, node, &advertiser, &publisher);
-        json_t *records = gkx_merge_proposals (view.merge, advertiser, publisher);
-        s_mark_final (&view, records);
-        job->reply = json_pack ("{s:o}", "proposals", records);
-        gkx_free (advertiser);
-        gkx_free (publisher);
-    }
-    s_view_close (&view);
-    return rc;
+    job.kind = GKX_KIND_EDIT;
+    return error ? error : s_job_run (user, s_records_fn, &job, status_p);
 }
 
 /* GET /v1/partnerships/{id}/proposals: the proposals and their answers. */
@@ -930,7 +912,8 @@ s_proposals_get (gkx_http_request_t *request, void *user, int *status_p)
 {
     s_job_t job;
     json_t *error = s_job_pid (&job, request, status_p);
-    return error ? error : s_job_run (user, s_proposals_fn, &job, status_p);
+    job.kind = GKX_KIND_PROPOSE;
+    return error ? error : s_job_run (user, s_records_fn, &job, status_p);
 }
 
 /* Returns the status of proposal id in a proposal list, or "unknown". */
