@@ -348,6 +348,33 @@ s_pump_pid (gkx_node_t *self, const uint8_t pid[GKX_ID_BYTES])
     }
 }
 
+/* Collects the partnerships shared with one peer, for s_pump_peer. */
+typedef struct {
+    gkx_node_t *node;
+    s_peer_t *peer;
+} s_pump_ctx_t;
+
+/* Pumps one partnership if its counterparty is the context's peer. */
+static int
+s_pump_one (const gkx_partnership_t *p, void *arg)
+{
+    s_pump_ctx_t *ctx = arg;
+    if (!p->is_frozen
+        && memcmp (s_counterparty (p), gkx_card_id (ctx->peer->card), GKX_ID_BYTES) == 0) {
+        s_pump (ctx->node, ctx->peer, p);
+    }
+    return 0;
+}
+
+/* Pumps every partnership shared with a peer, including those the peer
+   does not know yet (a genesis written while it was away). */
+static void
+s_pump_peer (gkx_node_t *self, s_peer_t *peer)
+{
+    s_pump_ctx_t ctx = {self, peer};
+    gkx_store_partnerships (self->store, s_pump_one, &ctx);
+}
+
 /* Creates the DEALER to a peer's endpoint. */
 static int
 s_connect (gkx_node_t *self, s_peer_t *peer)
@@ -511,6 +538,7 @@ s_on_heads (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h)
         s_pump (self, peer, &p);
     }
     if (resync) {
+        s_pump_peer (self, peer);
         s_send_heads (self, peer, 0, NULL);
     }
 }

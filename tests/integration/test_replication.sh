@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/nodes.sh"
 
-plan 13
+plan 14
 
 OFFER='{"name": "Puzzle Quest iOS US", "payout": {"model": "cpi", "amount": "2.50", "currency": "USD"},
         "targeting": {"countries": ["US", "CA"], "platforms": ["ios"]}}'
@@ -68,6 +68,14 @@ t_third_node_cannot_write() {
     sleep 0.5 && [ "$(heads a "$PID")" = "$before" ] && grep -q "not the connection's peer\|not a member" "$T/a.log"
 }
 ok "the third node cannot write into the A-P partnership (replayed entries refused)" t_third_node_cannot_write
+
+t_share_while_away() {
+    node_stop c && node_stop a && node_start a &&
+    local pid_c2; pid_c2=$(api a POST /v1/partnerships "{\"publisher\": \"$(card_id c)\", \"offer\": $OFFER}" |
+          /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])') &&
+    node_stop a && node_start a && node_start c && wait_for 5 same_digest a c "$pid_c2"
+}
+ok "an offer shared while the publisher was down arrives when it comes back, across restarts" t_share_while_away
 
 t_accept_listed() {
     node_init d advertiser && node_start d && peer d p &&
