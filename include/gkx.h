@@ -18,6 +18,7 @@
 #include <gkx/logfile.h>
 #include <gkx/merge.h>
 #include <gkx/offer.h>
+#include <gkx/postback.h>
 #include <gkx/store.h>
 
 #endif
