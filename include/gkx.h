@@ -8,6 +8,7 @@
 #include <gkx/audit.h>
 #include <gkx/card.h>
 #include <gkx/codec.h>
+#include <gkx/conversion.h>
 #include <gkx/entry.h>
 #include <gkx/error.h>
 #include <gkx/export.h>
@@ -19,6 +20,7 @@
 #include <gkx/merge.h>
 #include <gkx/offer.h>
 #include <gkx/postback.h>
+#include <gkx/report.h>
 #include <gkx/store.h>
 
 #endif
