@@ -174,6 +174,14 @@ int gkx_offer_ops_decode (gkx_offer_ops_t **ops_p, const uint8_t *body,
    a new reference the caller owns. */
 json_t *gkx_offer_ops_to_json (const gkx_offer_ops_t *self);
 
+/* Returns non-zero when code (NUL-terminated) is an ISO 3166-1 alpha-2
+   country code the offer accepts, in upper case. */
+int gkx_offer_is_country (const char *code);
+
+/* Returns non-zero when code (NUL-terminated) is an ISO 4217 currency code
+   the offer accepts, in upper case. */
+int gkx_offer_is_currency (const char *code);
+
 /* Returns non-zero when path names a field or a group of fields
    ("payout", "targeting", ...) of the schema. */
 int gkx_offer_is_path (const char *path);

@@ -9,8 +9,8 @@
     (GKX_EBODY), so the two cannot disagree on what is valid.
 
     Country and currency codes are checked against the offer module's ISO
-    tables through gkx_offer_ops_decode, the one public door to them, so a
-    conversion accepts exactly the codes an offer does.
+    tables (gkx_offer_is_country, gkx_offer_is_currency), so a conversion
+    accepts exactly the codes an offer does.
 
     The decision reads the offer's terms from its canonical internal form
     (gkx_offer_encode), the same bytes the state digest covers, and is then
@@ -189,39 +189,6 @@ s_is_upper (const char *text, size_t len, size_t width)
     return true;
 }
 
-/* Whether the offer module accepts one operation on path: adding key to a
-   set (value NULL) or setting a scalar to value (key NULL). This is how a
-   code is checked against the offer's ISO tables, which it keeps private. */
-static bool
-s_offer_accepts (const char *path, const char *key, const char *value)
-{
-    msgpack_sbuffer sbuf;
-    msgpack_packer pk;
-    msgpack_sbuffer_init (&sbuf);
-    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 1);
-    gkx_codec_pack_cstr (&pk, "ops");
-    msgpack_pack_array (&pk, 1);
-    msgpack_pack_map (&pk, 3);
-    if (key) {
-        gkx_codec_pack_cstr (&pk, "key");
-        gkx_codec_pack_cstr (&pk, key);
-    }
-    gkx_codec_pack_cstr (&pk, "op");
-    gkx_codec_pack_cstr (&pk, key ? "add" : "set");
-    gkx_codec_pack_cstr (&pk, "path");
-    gkx_codec_pack_cstr (&pk, path);
-    if (value) {
-        gkx_codec_pack_cstr (&pk, "value");
-        gkx_codec_pack_cstr (&pk, value);
-    }
-    gkx_offer_ops_t *ops = NULL;
-    int rc = gkx_offer_ops_decode (&ops, (const uint8_t *) sbuf.data, sbuf.size, NULL);
-    gkx_offer_ops_destroy (&ops);
-    msgpack_sbuffer_destroy (&sbuf);
-    return rc == GKX_OK;
-}
-
 /* Whether text is an ISO 3166-1 alpha-2 code the offer accepts. */
 static bool
 s_is_country (const char *text, size_t len)
@@ -232,7 +199,7 @@ s_is_country (const char *text, size_t len)
     }
     memcpy (code, text, 2);
     code[2] = '\0';
-    return s_offer_accepts ("targeting.countries", code, NULL);
+    return gkx_offer_is_country (code);
 }
 
 /* Whether text is an ISO 4217 code the offer accepts. */
@@ -245,7 +212,7 @@ s_is_currency (const char *text, size_t len)
     }
     memcpy (code, text, 3);
     code[3] = '\0';
-    return s_offer_accepts ("payout.currency", NULL, code);
+    return gkx_offer_is_currency (code);
 }
 
 /* Adds b >= 0 to a, saturating at INT64_MAX. */

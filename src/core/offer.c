@@ -2670,6 +2670,18 @@ gkx_offer_ops_to_json (const gkx_offer_ops_t *self)
 }
 
 int
+gkx_offer_is_country (const char *code)
+{
+    return s_in_table (s_countries, code, 2);
+}
+
+int
+gkx_offer_is_currency (const char *code)
+{
+    return s_in_table (s_currencies, code, 3);
+}
+
+int
 gkx_offer_is_path (const char *path)
 {
     assert (path);
