@@ -459,23 +459,34 @@ s_author_text (const json_t *record)
     return buf.data;
 }
 
+/* Parses PID [--json] as spec says and GETs the partnership's records at
+   suffix ("/changes"); *reply_p (the caller's) holds them under key. Returns
+   CLI_OK, or the verb's exit code (CLI_HELP means done, exit 0). */
+static int
+s_get_records (cli_args_t *args, const cli_spec_t *spec, int argc, char **argv,
+               const char *dir, const char *suffix, json_t **reply_p)
+{
+    int rc = cli_args_parse (args, spec, argc, argv);
+    if (rc != CLI_OK) {
+        return rc;
+    }
+    char pid[GKX_ID_TEXT_BYTES];
+    char url[S_URL_BYTES];
+    if (cli_pid_parse (pid, spec, args->args[0]) != CLI_OK) {
+        return CLI_USAGE;
+    }
+    s_url (url, pid, suffix);
+    return cli_api (dir, "GET", url, NULL, reply_p) == CLI_OK ? CLI_OK : CLI_FAIL;
+}
+
 int
 cli_changes (int argc, char **argv, const char *dir)
 {
     cli_args_t args;
-    int rc = cli_args_parse (&args, &s_changes_spec, argc, argv);
+    json_t *reply = NULL;
+    int rc = s_get_records (&args, &s_changes_spec, argc, argv, dir, "/changes", &reply);
     if (rc != CLI_OK) {
         return rc == CLI_HELP ? CLI_OK : rc;
-    }
-    char pid[GKX_ID_TEXT_BYTES];
-    char url[S_URL_BYTES];
-    json_t *reply = NULL;
-    if (cli_pid_parse (pid, &s_changes_spec, args.args[0]) != CLI_OK) {
-        return CLI_USAGE;
-    }
-    s_url (url, pid, "/changes");
-    if (cli_api (dir, "GET", url, NULL, &reply) != CLI_OK) {
-        return CLI_FAIL;
     }
     const json_t *records = json_object_get (reply, "changes");
     if (args.json) {
@@ -520,19 +531,10 @@ int
 cli_proposals (int argc, char **argv, const char *dir)
 {
     cli_args_t args;
-    int rc = cli_args_parse (&args, &s_proposals_spec, argc, argv);
+    json_t *reply = NULL;
+    int rc = s_get_records (&args, &s_proposals_spec, argc, argv, dir, "/proposals", &reply);
     if (rc != CLI_OK) {
         return rc == CLI_HELP ? CLI_OK : rc;
-    }
-    char pid[GKX_ID_TEXT_BYTES];
-    char url[S_URL_BYTES];
-    json_t *reply = NULL;
-    if (cli_pid_parse (pid, &s_proposals_spec, args.args[0]) != CLI_OK) {
-        return CLI_USAGE;
-    }
-    s_url (url, pid, "/proposals");
-    if (cli_api (dir, "GET", url, NULL, &reply) != CLI_OK) {
-        return CLI_FAIL;
     }
     const json_t *records = json_object_get (reply, "proposals");
     if (args.json) {
