@@ -7,6 +7,13 @@
 
 plan 14
 
+# same_changes A B PID: both nodes serve byte-identical change logs (each record's
+# "final" flag settles once the acknowledgements in flight have arrived).
+same_changes() {
+    api "$1" GET "/v1/partnerships/$3/changes" >"$T/changes.$1" &&
+    api "$2" GET "/v1/partnerships/$3/changes" >"$T/changes.$2" && cmp -s "$T/changes.$1" "$T/changes.$2"
+}
+
 OFFER='{"name": "Puzzle Quest iOS US", "payout": {"model": "cpi", "amount": "2.50", "currency": "USD"},
         "targeting": {"countries": ["US", "CA"], "platforms": ["ios"]}}'
 
@@ -35,8 +42,7 @@ t_partition() {
     node_stop p && edit a "$PID" payout.amount=4.00 targeting.countries+=FR && node_stop a &&
     node_start p && sleep 0.05 && edit p "$PID" payout.amount=5.00 targeting.countries-=US &&
     node_start a && wait_for 5 same_digest a p "$PID" &&
-    api a GET "/v1/partnerships/$PID/changes" >"$T/changes.a" &&
-    api p GET "/v1/partnerships/$PID/changes" >"$T/changes.p" && cmp -s "$T/changes.a" "$T/changes.p" &&
+    wait_for 5 same_changes a p "$PID" &&
     api a GET "/v1/partnerships/$PID/offer" >"$T/offer.a" &&
     /usr/bin/python3 - "$T/offer.a" <<'PY'
 import json, sys
