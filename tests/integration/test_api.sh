@@ -107,7 +107,7 @@ peers_connected() {
 }
 
 t_peer_list() {
-    wait_for 5 peers_connected "$A" && wait_for 5 peers_connected "$P" &&
+    wait_for 10 peers_connected "$A" && wait_for 10 peers_connected "$P" &&
     run 0 "$T/pl.out" "$GKX" --dir "$A" peer list && contains "$T/pl.out" "CONNECTED" &&
     grep -qE "^[0-9a-f]{64} +Pixel Pubs +publisher +tcp://127\.0\.0\.1:[0-9]+ +yes +0 " "$T/pl.out"
 }
@@ -135,7 +135,7 @@ t_share() {
     local pub
     pub=$(json "$T/p.card" "j['id']") &&
     PID=$("$GKX" --dir "$A" share --publisher "$pub" --offer "$T/offer.json" --policy "$T/policy.json") &&
-    [[ "$PID" =~ ^[0-9a-f]{64}$ ]] && wait_for 2 pub_has_it
+    [[ "$PID" =~ ^[0-9a-f]{64}$ ]] && wait_for 10 pub_has_it
 }
 ok "share prints the partnership id; the offer is on the publisher within 2 s" t_share
 
@@ -159,21 +159,21 @@ ok "offer show: equal digests on both nodes; the table shows each field" t_show
 t_set() {
     run 0 "$T/set.out" "$GKX" --dir "$A" offer set "$PID" payout.amount=3.00 targeting.countries+=FR &&
     contains "$T/set.out" "offer updated; digest" &&
-    wait_for 2 offer_is "$P" "o['payout']['amount'] == '3.00' and 'FR' in o['targeting']['countries']" &&
-    wait_for 2 same_digest
+    wait_for 10 offer_is "$P" "o['payout']['amount'] == '3.00' and 'FR' in o['targeting']['countries']" &&
+    wait_for 10 same_digest
 }
 ok "offer set on the advertiser is seen by the publisher" t_set
 
 t_pause() {
     run 0 "$T/pause.out" "$GKX" --dir "$P" pause "$PID" && contains "$T/pause.out" "paused $PID" &&
-    wait_for 2 offer_is "$A" "o['status'] == 'paused'" &&
+    wait_for 10 offer_is "$A" "o['status'] == 'paused'" &&
     run 0 "$T/pl.out" "$GKX" --dir "$A" partnerships && grep -qE "^$PID .* paused " "$T/pl.out"
 }
 ok "pause by the publisher is seen by the advertiser" t_pause
 
 t_resume() {
     run 1 "$T/again.out" "$GKX" --dir "$P" pause "$PID" && contains "$T/again.out" "no changes: the offer is already paused" &&
-    run 0 "$T/res.out" "$GKX" --dir "$A" resume "$PID" && wait_for 2 offer_is "$P" "o['status'] == 'active'"
+    run 0 "$T/res.out" "$GKX" --dir "$A" resume "$PID" && wait_for 10 offer_is "$P" "o['status'] == 'active'"
 }
 ok "pausing twice says no changes; resume by the advertiser is seen by the publisher" t_resume
 
@@ -210,21 +210,21 @@ t_propose_accept() {
     run 1 "$T/pe.out" "$GKX" --dir "$A" offer set "$PID" caps.daily=300 &&
     contains "$T/pe.out" "caps.daily: this field changes only by an accepted proposal" &&
     PROP=$("$GKX" --dir "$P" offer propose "$PID" caps.daily=300) && [[ "$PROP" =~ ^[0-9a-f]{64}$ ]] &&
-    wait_for 2 proposal_pending_on_adv &&
+    wait_for 10 proposal_pending_on_adv &&
     run 1 "$T/own.out" "$GKX" --dir "$P" accept "$PID" "$PROP" && contains "$T/own.out" "only the other side" &&
     run 0 "$T/acc.out" "$GKX" --dir "$A" accept "$PID" "${PROP:0:10}" && contains "$T/acc.out" "accepted proposal $PROP" &&
-    offer_is "$A" "o['caps']['daily'] == 300" && wait_for 2 offer_is "$P" "o['caps']['daily'] == 300" &&
-    wait_for 2 same_digest
+    offer_is "$A" "o['caps']['daily'] == 300" && wait_for 10 offer_is "$P" "o['caps']['daily'] == 300" &&
+    wait_for 10 same_digest
 }
 ok "propose on the publisher, accept on the advertiser: the change applies on both" t_propose_accept
 
 t_propose_decline() {
     local id
     id=$("$GKX" --dir "$A" offer propose "$PID" caps.weekly=1000) &&
-    wait_for 2 eval '"$GKX" --dir "$P" proposals "$PID" | grep -q "^${id:0:12} .* pending "' &&
+    wait_for 10 eval '"$GKX" --dir "$P" proposals "$PID" | grep -q "^${id:0:12} .* pending "' &&
     run 0 "$T/dec.out" "$GKX" --dir "$P" decline "$PID" "$id" &&
     run 1 "$T/dec2.out" "$GKX" --dir "$P" decline "$PID" "$id" && contains "$T/dec2.out" "already declined" &&
-    wait_for 2 eval '"$GKX" --dir "$A" proposals "$PID" | grep -q "^${id:0:12} .* declined "' &&
+    wait_for 10 eval '"$GKX" --dir "$A" proposals "$PID" | grep -q "^${id:0:12} .* declined "' &&
     offer_is "$A" "o['caps']['weekly'] is None" && offer_is "$P" "o['caps']['weekly'] is None"
 }
 ok "propose on the advertiser, decline on the publisher: nothing changes on either" t_propose_decline
@@ -284,7 +284,7 @@ t_api_patch() {
     api "$API_publisher" "$P" PATCH "/v1/partnerships/$PID/offer" -H 'Content-Type: application/json' \
         --data '{"patch": {"terms": "No incentivised traffic.", "targeting": {"platforms": ["ios", "android"]}}}' \
         >"$T/mp.out" && [ "$(head -1 "$T/mp.out")" = 200 ] &&
-    wait_for 2 offer_is "$A" "o['terms'] == 'No incentivised traffic.' and o['targeting']['platforms'] == ['android', 'ios']" &&
+    wait_for 10 offer_is "$A" "o['terms'] == 'No incentivised traffic.' and o['targeting']['platforms'] == ['android', 'ios']" &&
     api "$API_publisher" "$P" PATCH "/v1/partnerships/$PID/offer" -H 'Content-Type: application/json' \
         --data '{"patch": {"terms": "No incentivised traffic."}}' >"$T/mp2.out" &&
     [ "$(head -1 "$T/mp2.out")" = 400 ] && contains "$T/mp2.out" '"code":"no_changes"'
