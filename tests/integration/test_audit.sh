@@ -4,7 +4,7 @@
 # Part of gokart-exchange; MIT licence.
 . "$(dirname "$0")/lib.sh"
 
-plan 13
+plan 14
 
 A="$T/adv" P="$T/pub"
 WALK="$GKX_BUILDDIR/examples/log_walkthrough"
@@ -37,6 +37,12 @@ t_verify_sound() {
     run 0 "$T/v2.out" "$GKX_AUDIT" verify "$T/publisher.log" && contains "$T/v2.out" "verdict:      sound"
 }
 ok "gkx-audit verify accepts both sound exports" t_verify_sound
+
+t_example_program() {
+    run 0 "$T/ex.out" "$GKX_BUILDDIR/examples/verify_export" "$T/advertiser.log" &&
+    contains "$T/ex.out" "sound: 6 entries"
+}
+ok "examples/verify_export, a short libgkx program, verifies an export" t_example_program
 
 t_verify_json() {
     run 0 "$T/v.json" "$GKX_AUDIT" verify "$T/advertiser.log" --json &&
