@@ -197,6 +197,13 @@ GKX_NODISCARD int gkx_store_peer_get (gkx_store_t *self, const uint8_t id[GKX_ID
 int gkx_store_peers (gkx_store_t *self, int (*fn) (const gkx_card_t *card, void *arg),
                      void *arg);
 
+/* Finds the conversion of partnership pid whose dedupe key (16 bytes,
+   gkx_postback_dedupe_key) is dedupe, writing its entry hash (the
+   conversion id) into hash. Returns GKX_OK, GKX_ENOTFOUND or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_conversion_find (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                                             const uint8_t dedupe[16],
+                                             uint8_t hash[GKX_HASH_BYTES]);
+
 /* The store's hybrid clock: the last value used or received. */
 uint64_t gkx_store_hlc (gkx_store_t *self);
 

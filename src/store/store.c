@@ -9,6 +9,7 @@
       evidence      pid || role || seq || hash -> entry bytes
       offers        pid -> state digest || the offer's canonical msgpack
       peers         node id -> the peer's signed tenant card (msgpack)
+      dedupe        pid || conversion dedupe key (16) -> the conversion's entry hash
     Every write goes through s_write, which runs one function inside one
     write transaction and, when LMDB reports the map full, aborts, doubles
     the map and runs it again: the function must depend only on the
@@ -23,6 +24,7 @@
     hold the aborted work.
 */
 #include <gkx/alloc.h>
+#include <gkx/conversion.h>
 #include <gkx/hlc.h>
 #include <gkx/kind.h>
 #include <gkx/merge.h>
@@ -72,6 +74,7 @@ struct gkx_store {
     MDB_dbi evidence;
     MDB_dbi offers;
     MDB_dbi peers;
+    MDB_dbi dedupe;
     s_cache_slot_t cache[S_CACHE_SLOTS];    /* decoded merge states */
     uint64_t cache_clock;
     uint8_t self_id[GKX_ID_BYTES];          /* this node */
@@ -415,6 +418,40 @@ s_state_put (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES],
     return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "writing the offer");
 }
 
+/* Checks a conversion or status-change body and indexes a conversion by
+   its dedupe key (the first conversion with a key keeps it). */
+static int
+s_derive_conversion (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry, int role,
+                     char *errbuf)
+{
+    size_t body_len;
+    const uint8_t *body = gkx_entry_body (entry, &body_len);
+    char cerr[GKX_ERRBUF_BYTES] = "";
+    if (gkx_entry_kind (entry) == GKX_KIND_CONVERSION_STATUS) {
+        gkx_conversion_change_t change;
+        if (gkx_conversion_change_decode (&change, body, body_len, cerr) != GKX_OK) {
+            return gkx_fail (errbuf, GKX_EBODY, "%s seq %llu: %s", gkx_role_name (role),
+                             (unsigned long long) gkx_entry_seq (entry), cerr);
+        }
+        return GKX_OK;
+    }
+    gkx_conversion_t *conversion = gkx_zalloc (sizeof *conversion);
+    int rc = gkx_conversion_decode (conversion, body, body_len, cerr);
+    if (rc != GKX_OK) {
+        gkx_free (conversion);
+        return gkx_fail (errbuf, GKX_EBODY, "%s seq %llu: %s", gkx_role_name (role),
+                         (unsigned long long) gkx_entry_seq (entry), cerr);
+    }
+    uint8_t kbuf[GKX_ID_BYTES + GKX_CONVERSION_DEDUPE_BYTES];
+    memcpy (kbuf, gkx_entry_pid (entry), GKX_ID_BYTES);
+    memcpy (kbuf + GKX_ID_BYTES, conversion->dedupe, GKX_CONVERSION_DEDUPE_BYTES);
+    gkx_free (conversion);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val = {GKX_HASH_BYTES, (void *) gkx_entry_hash (entry)};
+    int mrc = mdb_put (txn, self->dedupe, &key, &val, MDB_NOOVERWRITE);
+    return mrc == 0 || mrc == MDB_KEYEXIST ? GKX_OK : s_mdb_fail (errbuf, mrc, "indexing a conversion");
+}
+
 /* Updates what an entry derives (the offer's merge state) inside txn.
    A body the merge cannot read refuses the entry (GKX_EBODY). */
 static int
@@ -441,6 +478,9 @@ s_derive (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry, int role,
             return gkx_fail (errbuf, GKX_EBODY, "genesis: %s", merr);
         }
         return s_state_put (self, txn, pid, s_cache_put (self, pid, &state), errbuf);
+    }
+    if (kind == GKX_KIND_CONVERSION || kind == GKX_KIND_CONVERSION_STATUS) {
+        return s_derive_conversion (self, txn, entry, role, errbuf);
     }
     if (kind != GKX_KIND_EDIT && kind != GKX_KIND_PROPOSE && kind != GKX_KIND_ANSWER) {
         return GKX_OK;
@@ -572,6 +612,9 @@ s_open_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
     }
     if (rc == 0) {
         rc = mdb_dbi_open (txn, "peers", MDB_CREATE, &self->peers);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "dedupe", MDB_CREATE, &self->dedupe);
     }
     if (rc != 0) {
         return s_mdb_fail (errbuf, rc, "opening databases");
@@ -1559,6 +1602,31 @@ gkx_store_peers (gkx_store_t *self, int (*fn) (const gkx_card_t *card, void *arg
 {
     s_walk_ctx_t ctx = {NULL, NULL, fn, arg, 0};
     return s_walk (self, self->peers, NULL, 0, NULL, 0, s_visit_peer, &ctx);
+}
+
+int
+gkx_store_conversion_find (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                           const uint8_t dedupe[16], uint8_t hash[GKX_HASH_BYTES])
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    uint8_t kbuf[GKX_ID_BYTES + GKX_CONVERSION_DEDUPE_BYTES];
+    memcpy (kbuf, pid, GKX_ID_BYTES);
+    memcpy (kbuf + GKX_ID_BYTES, dedupe, GKX_CONVERSION_DEDUPE_BYTES);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val;
+    int mrc = mdb_get (txn, self->dedupe, &key, &val);
+    if (mrc == 0 && val.mv_size == GKX_HASH_BYTES) {
+        memcpy (hash, val.mv_data, GKX_HASH_BYTES);
+    }
+    else {
+        rc = mrc == MDB_NOTFOUND ? GKX_ENOTFOUND : GKX_ESTORE;
+    }
+    mdb_txn_abort (txn);
+    return rc;
 }
 
 uint64_t

@@ -13,6 +13,8 @@
 #include "fixtures.h"
 
 #include <gkx/codec.h>
+#include <gkx/conversion.h>
+#include <gkx/postback.h>
 #include <gkx/entry.h>
 #include <gkx/hlc.h>
 #include <gkx/identity.h>
@@ -1689,6 +1691,82 @@ START_TEST (test_share_needs_valid_offer)
 }
 END_TEST
 
+/* Fills a valid conversion for the test offer (USD), with dedupe key from
+   the transaction id. */
+static void
+s_conversion (gkx_conversion_t *c, const char *transaction)
+{
+    memset (c, 0, sizeof *c);
+    snprintf (c->click_id, sizeof c->click_id, "click-%s", transaction);
+    snprintf (c->currency, sizeof c->currency, "USD");
+    snprintf (c->event, sizeof c->event, "install");
+    gkx_postback_dedupe_key (c->dedupe, transaction, "install");
+    c->payout = 2500000;
+    c->status = GKX_CONVERSION_APPROVED;
+    c->time = 1795491556;
+}
+
+/* A conversion is indexed by its dedupe key on both members, in the
+   transaction that stores it; an unknown key is not found. */
+START_TEST (test_conversion_indexed_by_dedupe)
+{
+    s_node_t a;
+    s_node_t b;
+    uint8_t pid[GKX_ID_BYTES];
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    gkx_conversion_t *c = malloc (sizeof *c);
+    s_conversion (c, "txn-1");
+    uint8_t *body = NULL;
+    size_t len = 0;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_msg (gkx_conversion_encode (&body, &len, c, errbuf) == GKX_OK, "%s", errbuf);
+    gkx_entry_t *entry = s_append (&a, pid, GKX_KIND_CONVERSION, body, len);
+    s_deliver (&b, entry);
+    uint8_t hash[GKX_HASH_BYTES];
+    ck_assert_int_eq (gkx_store_conversion_find (a.store, pid, c->dedupe, hash), GKX_OK);
+    ck_assert_mem_eq (hash, gkx_entry_hash (entry), GKX_HASH_BYTES);
+    ck_assert_int_eq (gkx_store_conversion_find (b.store, pid, c->dedupe, hash), GKX_OK);
+    ck_assert_mem_eq (hash, gkx_entry_hash (entry), GKX_HASH_BYTES);
+    uint8_t other[16];
+    gkx_postback_dedupe_key (other, "txn-2", "install");
+    ck_assert_int_eq (gkx_store_conversion_find (b.store, pid, other, hash), GKX_ENOTFOUND);
+    gkx_free (body);
+    free (c);
+    gkx_entry_destroy (&entry);
+    gkx_entry_destroy (&genesis);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* Conversion and status bodies that do not decode are refused. */
+START_TEST (test_conversion_bodies_checked)
+{
+    s_node_t a;
+    s_node_t b;
+    uint8_t pid[GKX_ID_BYTES];
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    static const uint8_t empty_map[] = {0x80};
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    gkx_entry_t *entry = NULL;
+    ck_assert_int_eq (gkx_store_append (a.store, a.identity, pid, GKX_KIND_CONVERSION, empty_map,
+                                        sizeof empty_map, &entry, errbuf), GKX_EBODY);
+    ck_assert_ptr_nonnull (strstr (errbuf, "advertiser seq 2"));
+    ck_assert_int_eq (gkx_store_append (a.store, a.identity, pid, GKX_KIND_CONVERSION_STATUS,
+                                        empty_map, sizeof empty_map, &entry, errbuf), GKX_EBODY);
+    gkx_head_t head;
+    ck_assert_int_eq (gkx_store_head (a.store, pid, GKX_ROLE_ADVERTISER, &head), GKX_OK);
+    ck_assert_uint_eq (head.seq, 1);
+    gkx_entry_destroy (&genesis);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -1720,6 +1798,8 @@ main (void)
     tcase_add_test (tc, test_rebuild_yields_same_digest);
     tcase_add_test (tc, test_malformed_edit_refused);
     tcase_add_test (tc, test_share_needs_valid_offer);
+    tcase_add_test (tc, test_conversion_indexed_by_dedupe);
+    tcase_add_test (tc, test_conversion_bodies_checked);
     suite_add_tcase (s, tc);
     return gkx_test_run (s);
 }
