@@ -114,6 +114,20 @@ size_t gkx_merge_size (const gkx_merge_t *self);
    gkx_merge_destroy. */
 const gkx_offer_t *gkx_merge_offer (gkx_merge_t *self);
 
+/* Writes into *offer_p (the caller's: gkx_offer_destroy) the offer as it
+   stands after folding only the entries inside a causal cut: the
+   advertiser's entries with seq <= advertiser_seq and the publisher's
+   with seq <= publisher_seq (the genesis is always inside). This is the
+   offer "in force in the causal past" of an entry whose own chain
+   position and seen_seq give the cut. The fold has the same order and
+   rules as gkx_merge_offer (policy rejections; a proposal counts only when
+   it and its accept are both inside), so the result equals the offer of a
+   state holding only those entries. Costs a fold from the genesis over
+   every held entry, O(n) with n = gkx_merge_size, each call; the state and
+   its current offer are left as they were. Returns GKX_OK. */
+int gkx_merge_offer_at (gkx_merge_t *self, uint64_t advertiser_seq, uint64_t publisher_seq,
+                        gkx_offer_t **offer_p) GKX_NODISCARD;
+
 /* Writes the state digest: BLAKE2b-256 of the canonical msgpack of the
    current offer, and optionally its lowercase hex (hex may be NULL). */
 void gkx_merge_digest (gkx_merge_t *self, uint8_t digest[GKX_OFFER_DIGEST_BYTES],

@@ -946,6 +946,38 @@ gkx_merge_offer (gkx_merge_t *self)
     return self->offer;
 }
 
+int
+gkx_merge_offer_at (gkx_merge_t *self, uint64_t advertiser_seq, uint64_t publisher_seq,
+                    gkx_offer_t **offer_p)
+{
+    assert (self && offer_p);
+    /* the fold runs on a scratch state that borrows the genesis, rules and
+       entries and owns only its derived fields, so self's stay as they are;
+       entry indexes are self's, which keeps the canonical order of the subset */
+    gkx_merge_t scratch = *self;
+    scratch.offer = gkx_offer_dup (self->genesis);
+    scratch.writers = json_object ();
+    scratch.records = NULL;
+    scratch.record_count = 0;
+    scratch.record_alloc = 0;
+    scratch.proposals = NULL;
+    scratch.proposal_count = 0;
+    scratch.proposal_alloc = 0;
+    const uint64_t cut[2] = {advertiser_seq, publisher_seq};
+    for (size_t i = 0; i < self->count; i++) {
+        const s_entry_t *e = &self->entries[i];
+        if (e->seq <= cut[e->role - 1]) {
+            s_fold_entry (&scratch, i);
+        }
+    }
+    *offer_p = scratch.offer;
+    scratch.offer = NULL;
+    s_derived_clear (&scratch);
+    gkx_free (scratch.records);
+    gkx_free (scratch.proposals);
+    return GKX_OK;
+}
+
 void
 gkx_merge_digest (gkx_merge_t *self, uint8_t digest[GKX_OFFER_DIGEST_BYTES],
                   char hex[GKX_OFFER_DIGEST_HEX_BYTES])

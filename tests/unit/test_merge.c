@@ -711,6 +711,125 @@ START_TEST (test_codecs)
 }
 END_TEST
 
+/* Returns the canonical bytes of an offer as hex text (caller frees). */
+static char *
+s_offer_hex (const gkx_offer_t *offer)
+{
+    uint8_t *bytes;
+    size_t len;
+    gkx_offer_encode (offer, &bytes, &len);
+    char *hex = gkx_zalloc (2 * len + 1);
+    sodium_bin2hex (hex, 2 * len + 1, bytes, len);
+    gkx_free (bytes);
+    return hex;
+}
+
+/* Asserts one field of the offer at a cut. */
+static void
+s_expect_at (gkx_merge_t *merge, uint64_t adv_seq, uint64_t pub_seq, const char *group,
+             const char *leaf, const char *want)
+{
+    gkx_offer_t *offer = NULL;
+    ck_assert_int_eq (gkx_merge_offer_at (merge, adv_seq, pub_seq, &offer), GKX_OK);
+    json_t *json = gkx_offer_to_json (offer);
+    json_t *v = group ? json_object_get (json_object_get (json, group), leaf)
+                      : json_object_get (json, leaf);
+    char *got = json_dumps (v, GKX_OFFER_JSON_FLAGS | JSON_ENCODE_ANY);
+    if (strcmp (got, want) != 0) {
+        ck_abort_msg ("cut (%" PRIu64 ", %" PRIu64 ") %s.%s: got %s, want %s", adv_seq, pub_seq,
+                      group ? group : "", leaf, got, want);
+    }
+    free (got);
+    json_decref (json);
+    gkx_offer_destroy (&offer);
+}
+
+/* Asserts that the offer at a cut has the same bytes as the current offer. */
+static void
+s_expect_at_current (gkx_merge_t *merge, uint64_t adv_seq, uint64_t pub_seq)
+{
+    gkx_offer_t *offer = NULL;
+    ck_assert_int_eq (gkx_merge_offer_at (merge, adv_seq, pub_seq, &offer), GKX_OK);
+    char *at = s_offer_hex (offer);
+    char *now = s_offer_hex (gkx_merge_offer (merge));
+    ck_assert_str_eq (at, now);
+    gkx_free (at);
+    gkx_free (now);
+    gkx_offer_destroy (&offer);
+}
+
+START_TEST (test_offer_at_edits)
+{
+    t_entry_t e[3] = {
+        s_ops_entry (GKX_KIND_EDIT, GKX_ROLE_ADVERTISER, 1, 0, s_hlc (1000, 0),
+                     "payout.amount=3.00"),
+        /* concurrent with both advertiser entries, and the greatest key */
+        s_ops_entry (GKX_KIND_EDIT, GKX_ROLE_PUBLISHER, 1, 0, s_hlc (1003, 0),
+                     "payout.amount=4.00\ntargeting.countries+=FR"),
+        s_ops_entry (GKX_KIND_EDIT, GKX_ROLE_ADVERTISER, 2, 0, s_hlc (1002, 0), "caps.daily=5"),
+    };
+    static const size_t order[] = {2, 1, 0};
+    gkx_merge_t *m = s_replay (NULL, e, order, 3);
+    char *before = s_offer_hex (gkx_merge_offer (m));
+    /* before and after the advertiser's first edit */
+    s_expect_at (m, 0, 0, "payout", "amount", "\"2.50\"");
+    s_expect_at (m, 1, 0, "payout", "amount", "\"3.00\"");
+    s_expect_at (m, 1, 0, "caps", "daily", "null");
+    /* the advertiser's causal past at seq 2: the concurrent edit does not count */
+    s_expect_at (m, 2, 0, "payout", "amount", "\"3.00\"");
+    s_expect_at (m, 2, 0, "caps", "daily", "5");
+    s_expect_at (m, 2, 0, "targeting", "countries", "[\"CA\",\"US\"]");
+    /* the publisher's edit alone, and with everything */
+    s_expect_at (m, 0, 1, "payout", "amount", "\"4.00\"");
+    s_expect_at (m, 0, 1, "caps", "daily", "null");
+    s_expect_at (m, 2, 1, "payout", "amount", "\"4.00\"");
+    s_expect_at (m, 2, 1, "targeting", "countries", "[\"CA\",\"FR\",\"US\"]");
+    /* the full cut, and any cut beyond it, is the current offer */
+    s_expect_at_current (m, 2, 1);
+    s_expect_at_current (m, UINT64_MAX, UINT64_MAX);
+    /* reading cuts leaves the state as it was */
+    char *after = s_offer_hex (gkx_merge_offer (m));
+    ck_assert_str_eq (before, after);
+    gkx_free (before);
+    gkx_free (after);
+    gkx_merge_destroy (&m);
+    s_free_entries (e, 3);
+}
+END_TEST
+
+START_TEST (test_offer_at_proposals)
+{
+    const char *policy = "{\"payout.amount\": \"propose\"}";
+    t_entry_t e[4];
+    e[0] = s_ops_entry (GKX_KIND_PROPOSE, GKX_ROLE_ADVERTISER, 1, 0, s_hlc (100, 0),
+                        "payout.amount=3.00");
+    e[1] = s_answer_entry (GKX_ROLE_PUBLISHER, 1, 1, s_hlc (101, 0), GKX_MERGE_ACCEPT, e[0].hash);
+    /* the advertiser has not seen the accept yet */
+    e[2] = s_ops_entry (GKX_KIND_EDIT, GKX_ROLE_ADVERTISER, 2, 0, s_hlc (102, 0), "status=paused");
+    /* rejected by the policy in every cut */
+    e[3] = s_ops_entry (GKX_KIND_EDIT, GKX_ROLE_PUBLISHER, 2, 2, s_hlc (103, 0),
+                        "payout.amount=9.00");
+    static const size_t order[] = {3, 1, 2, 0};
+    gkx_merge_t *m = s_replay (policy, e, order, 4);
+    s_expect_field (m, "payout", "amount", "\"3.00\"");
+    /* the proposal alone changes nothing */
+    s_expect_at (m, 1, 0, "payout", "amount", "\"2.50\"");
+    /* accept outside the cut: the proposal is not applied */
+    s_expect_at (m, 2, 0, "payout", "amount", "\"2.50\"");
+    s_expect_at (m, 2, 0, NULL, "status", "\"paused\"");
+    /* accept inside but the proposal outside: the answer does not count */
+    s_expect_at (m, 0, 1, "payout", "amount", "\"2.50\"");
+    s_expect_at (m, 0, 2, "payout", "amount", "\"2.50\"");
+    /* both inside */
+    s_expect_at (m, 1, 1, "payout", "amount", "\"3.00\"");
+    s_expect_at (m, 1, 1, NULL, "status", "\"active\"");
+    s_expect_at (m, 2, 2, "payout", "amount", "\"3.00\"");
+    s_expect_at_current (m, 2, 2);
+    gkx_merge_destroy (&m);
+    s_free_entries (e, 4);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------- */
 /* Property test                                                            */
 
@@ -980,6 +1099,91 @@ START_TEST (test_property_convergence)
 }
 END_TEST
 
+/* Histories the cut test runs, unless GKX_ITERATIONS says otherwise. */
+#define S_CUT_ITERATIONS 3000
+/* Cuts tried per history. */
+#define S_CUTS 4
+
+/* Returns a random cut seq for a chain of last seq top: from before the
+   first entry to past the last. */
+static uint64_t
+s_random_seq (uint64_t *rng, uint64_t top)
+{
+    return s_below (rng, top + 2);
+}
+
+START_TEST (test_property_offer_at)
+{
+    const char *seed_env = getenv ("GKX_SEED");
+    const char *iter_env = getenv ("GKX_ITERATIONS");
+    uint64_t seed = seed_env ? strtoull (seed_env, NULL, 0) : S_DEFAULT_SEED;
+    long iterations = iter_env ? strtol (iter_env, NULL, 10) : S_CUT_ITERATIONS;
+    for (long it = 0; it < iterations; it++) {
+        /* a different stream from the convergence test's */
+        uint64_t rng = ~seed + (uint64_t) it * 0x9e3779b97f4a7c15ULL;
+        t_entry_t entries[S_HISTORY_MAX];
+        size_t n = s_random_history (&rng, entries);
+        const char *policy = s_policies[s_below (&rng, 4)];
+        size_t order[S_DELIVERY_MAX];
+        size_t total = s_random_delivery (&rng, order, n);
+        gkx_merge_t *full = s_replay (policy, entries, order, total);
+        uint64_t top[2] = {0, 0};
+        for (size_t i = 0; i < n; i++) {
+            uint64_t *t = &top[entries[i].role - 1];
+            *t = entries[i].seq > *t ? entries[i].seq : *t;
+        }
+        uint8_t before[GKX_OFFER_DIGEST_BYTES];
+        gkx_merge_digest (full, before, NULL);
+        for (int c = 0; c < S_CUTS; c++) {
+            uint64_t cut[2];
+            if (c % 2) {
+                /* an entry's causal past: its chain before it (or with it)
+                   and the other chain up to its seen_seq */
+                const t_entry_t *e = &entries[s_below (&rng, n)];
+                cut[e->role - 1] = e->seq - s_below (&rng, 2);
+                cut[2 - e->role] = e->seen;
+            }
+            else {
+                cut[0] = s_random_seq (&rng, top[0]);
+                cut[1] = s_random_seq (&rng, top[1]);
+            }
+            gkx_offer_t *at = NULL;
+            ck_assert_int_eq (gkx_merge_offer_at (full, cut[0], cut[1], &at), GKX_OK);
+            /* a fresh state holding only the entries inside the cut, applied
+               in the same shuffled order with its duplicates */
+            gkx_merge_t *part = s_open (policy);
+            for (size_t i = 0; i < total; i++) {
+                const t_entry_t *e = &entries[order[i]];
+                if (e->seq <= cut[e->role - 1]) {
+                    s_apply_ok (part, e);
+                }
+            }
+            char *want = s_offer_hex (gkx_merge_offer (part));
+            char *got = s_offer_hex (at);
+            if (strcmp (want, got) != 0) {
+                char *changes = s_changes (part);
+                fprintf (stderr,
+                         "offer_at property failed: replay with GKX_SEED=%" PRIu64
+                         " (iteration %ld, cut %" PRIu64 ", %" PRIu64 ")\nchanges: %s\n",
+                         seed, it, cut[0], cut[1], changes);
+                free (changes);
+                ck_abort_msg ("offer_at differs at seed %" PRIu64 " iteration %ld", seed, it);
+            }
+            gkx_free (want);
+            gkx_free (got);
+            gkx_offer_destroy (&at);
+            gkx_merge_destroy (&part);
+        }
+        /* the cuts left the full state's offer alone */
+        uint8_t after[GKX_OFFER_DIGEST_BYTES];
+        gkx_merge_digest (full, after, NULL);
+        ck_assert_mem_eq (before, after, sizeof (before));
+        gkx_merge_destroy (&full);
+        s_free_entries (entries, n);
+    }
+}
+END_TEST
+
 int
 main (void)
 {
@@ -1000,9 +1204,12 @@ main (void)
     tcase_add_test (tc, test_change_log_golden);
     tcase_add_test (tc, test_state_round_trip);
     tcase_add_test (tc, test_codecs);
+    tcase_add_test (tc, test_offer_at_edits);
+    tcase_add_test (tc, test_offer_at_proposals);
     suite_add_tcase (suite, tc);
     tc = tcase_create ("property");
     tcase_add_test (tc, test_property_convergence);
+    tcase_add_test (tc, test_property_offer_at);
     /* ASan and valgrind are several times slower than a plain build */
     tcase_set_timeout (tc, 600);
     suite_add_tcase (suite, tc);
