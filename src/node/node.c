@@ -22,8 +22,9 @@
 #include <gkx/sync.h>
 
 #include <czmq.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -72,23 +73,17 @@ typedef struct {
     size_t flow_count;
 } s_peer_t;
 
-/* States of a call handed to the loop. The loop runs a call only if it can
-   move it from PENDING to RUNNING; a caller gives up only if it can move it
-   from PENDING to ABANDONED. So fn never runs on a caller's arguments after
-   the caller has returned, and whichever side moves the call last frees it. */
-enum {
-    S_CALL_PENDING = 0,
-    S_CALL_RUNNING = 1,
-    S_CALL_DONE = 2,
-    S_CALL_ABANDONED = 3,
-};
-
-/* A call handed to the loop by another thread; heap-allocated. */
-typedef struct {
+/* A call handed to the loop by another thread. It lives on the caller's
+   stack: the loop touches it only while it is queued or running, under
+   calls_lock, and the caller returns only once it is done or the caller has
+   taken it off the queue itself (the loop stopped before reaching it). */
+typedef struct s_call {
     gkx_node_fn *fn;
     void *arg;
     int result;
-    atomic_int state;
+    int done;                   /* set by the loop under calls_lock */
+    pthread_cond_t cond;        /* signalled when done */
+    struct s_call *next;        /* queue link */
 } s_call_t;
 
 /* Counters, for logs and metrics. */
@@ -110,8 +105,11 @@ struct gkx_node {
     zloop_t *loop;
     zsock_t *router;            /* replication in */
     zsock_t *zap;               /* ZAP handler */
-    zsock_t *calls;             /* gkx_node_call bridge */
-    char calls_endpoint[64];
+    pthread_mutex_t calls_lock; /* guards the call queue and running */
+    s_call_t *calls_head;       /* calls waiting for the loop, oldest first */
+    s_call_t *calls_tail;
+    int wake[2];                /* a byte on wake[1] tells the loop calls wait */
+    zmq_pollitem_t wake_item;   /* wake[0] in the loop */
     s_peer_t *peers;
     size_t peer_count;
     pthread_t loop_thread;
@@ -670,42 +668,35 @@ s_on_zap (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-/* Reader of the call bridge: runs a function handed over by another thread. */
+/* Poller of the wake pipe: runs every call handed over by other threads. */
 static int
-s_on_call (zloop_t *loop, zsock_t *reader, void *arg)
+s_on_call (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void) loop;
     gkx_node_t *self = arg;
-    zmsg_t *msg = zmsg_recv (reader);
-    if (!msg) {
-        return 0;
+    char drain[256];
+    while (read (item->fd, drain, sizeof drain) > 0) {
     }
-    zframe_t *routing = zmsg_pop (msg);
-    zframe_t *empty = zmsg_pop (msg);
-    zframe_t *body = zmsg_pop (msg);
-    if (routing && body && zframe_size (body) == sizeof (s_call_t *)) {
-        s_call_t *call;
-        memcpy (&call, zframe_data (body), sizeof call);
-        int expected = S_CALL_PENDING;
-        if (atomic_compare_exchange_strong (&call->state, &expected, S_CALL_RUNNING)) {
-            call->result = call->fn (self, call->arg);
-            atomic_store (&call->state, S_CALL_DONE);
-            zmsg_t *reply = zmsg_new ();
-            zmsg_append (reply, &routing);
-            zmsg_addmem (reply, NULL, 0);
-            zmsg_addstr (reply, "done");
-            zmsg_send (&reply, reader);
+    for (;;) {
+        pthread_mutex_lock (&self->calls_lock);
+        s_call_t *call = self->calls_head;
+        if (call) {
+            self->calls_head = call->next;
+            if (!self->calls_head) {
+                self->calls_tail = NULL;
+            }
         }
-        else {
-            /* The caller gave up before the loop got here: the call is ours. */
-            gkx_free (call);
+        pthread_mutex_unlock (&self->calls_lock);
+        if (!call) {
+            return 0;
         }
+        int result = call->fn (self, call->arg);
+        pthread_mutex_lock (&self->calls_lock);
+        call->result = result;
+        call->done = 1;
+        pthread_cond_signal (&call->cond);
+        pthread_mutex_unlock (&self->calls_lock);
     }
-    zframe_destroy (&routing);
-    zframe_destroy (&empty);
-    zframe_destroy (&body);
-    zmsg_destroy (&msg);
-    return 0;
 }
 
 /* Writes due ack entries for one peer's partnerships. */
@@ -783,6 +774,8 @@ gkx_node_open (gkx_node_t **self_p, const char *dir, char *errbuf)
 {
     zsys_handler_set (NULL);
     gkx_node_t *self = gkx_zalloc (sizeof *self);
+    pthread_mutex_init (&self->calls_lock, NULL);
+    self->wake[0] = self->wake[1] = -1;
     self->dir = gkx_strdup (dir);
     self->started_ms = s_now_ms ();
     char path[4096];
@@ -826,17 +819,17 @@ gkx_node_open (gkx_node_t **self_p, const char *dir, char *errbuf)
         gkx_node_close (&self);
         return rc;
     }
-    snprintf (self->calls_endpoint, sizeof self->calls_endpoint, "inproc://gkxd-calls-%p",
-              (void *) self);
-    self->calls = zsock_new (ZMQ_ROUTER);
-    if (!self->calls || zsock_bind (self->calls, "%s", self->calls_endpoint) != 0) {
+    if (pipe2 (self->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        self->wake[0] = self->wake[1] = -1;
         gkx_node_close (&self);
         return gkx_fail (errbuf, GKX_EIO, "cannot start the call bridge");
     }
     self->loop = zloop_new ();
     zloop_reader (self->loop, self->zap, s_on_zap, self);
     zloop_reader (self->loop, self->router, s_on_router, self);
-    zloop_reader (self->loop, self->calls, s_on_call, self);
+    self->wake_item.fd = self->wake[0];
+    self->wake_item.events = ZMQ_POLLIN;
+    zloop_poller (self->loop, &self->wake_item, s_on_call, self);
     zloop_timer (self->loop, S_TICK_MS, 0, s_on_tick, self);
     zloop_set_nonstop (self->loop, true);
     gkx_store_peers (self->store, s_load_peer, self);
@@ -848,14 +841,21 @@ int
 gkx_node_run (gkx_node_t *self)
 {
     self->loop_thread = pthread_self ();
+    pthread_mutex_lock (&self->calls_lock);
     self->running = 1;
+    pthread_mutex_unlock (&self->calls_lock);
     char id[GKX_ID_TEXT_BYTES];
     gkx_id_format (id, gkx_identity_id (self->identity));
     s_log ("info", "node %s (%s \"%s\") ready: replication on %s, %zu peers", id,
            gkx_role_name (self->config->role), self->config->name, self->config->listen,
            self->peer_count);
     zloop_start (self->loop);
+    pthread_mutex_lock (&self->calls_lock);
     self->running = 0;
+    for (s_call_t *call = self->calls_head; call; call = call->next) {
+        pthread_cond_signal (&call->cond);
+    }
+    pthread_mutex_unlock (&self->calls_lock);
     s_log ("info", "stopping");
     return GKX_OK;
 }
@@ -880,7 +880,11 @@ gkx_node_close (gkx_node_t **self_p)
         gkx_free (self->peers[i].flows);
     }
     gkx_free (self->peers);
-    zsock_destroy (&self->calls);
+    if (self->wake[0] >= 0) {
+        close (self->wake[0]);
+        close (self->wake[1]);
+    }
+    pthread_mutex_destroy (&self->calls_lock);
     zsock_destroy (&self->router);
     zsock_destroy (&self->zap);
     gkx_store_close (&self->store);
@@ -895,49 +899,49 @@ gkx_node_close (gkx_node_t **self_p)
 int
 gkx_node_call (gkx_node_t *self, gkx_node_fn *fn, void *arg)
 {
-    if (self->running && pthread_equal (pthread_self (), self->loop_thread)) {
+    if (pthread_equal (pthread_self (), self->loop_thread) && self->running) {
         return fn (self, arg);
     }
+    s_call_t call = {fn, arg, GKX_ESTORE, 0, PTHREAD_COND_INITIALIZER, NULL};
+    pthread_mutex_lock (&self->calls_lock);
     if (!self->running) {
+        pthread_mutex_unlock (&self->calls_lock);
         return GKX_ESTORE;
     }
-    s_call_t *call = gkx_zalloc (sizeof *call);
-    call->fn = fn;
-    call->arg = arg;
-    call->result = GKX_ESTORE;
-    atomic_init (&call->state, S_CALL_PENDING);
-    zsock_t *req = zsock_new (ZMQ_REQ);
-    if (!req) {
-        gkx_free (call);
-        return GKX_ESTORE;
+    if (self->calls_tail) {
+        self->calls_tail->next = &call;
     }
-    zsock_set_rcvtimeo (req, S_TICK_MS);
-    zsock_set_linger (req, 0);
-    if (zsock_connect (req, "%s", self->calls_endpoint) != 0
-        || zsock_send (req, "b", &call, sizeof call) != 0) {
-        zsock_destroy (&req);
-        gkx_free (call);
-        return GKX_ESTORE;
+    else {
+        self->calls_head = &call;
     }
-    int rc = GKX_ESTORE;
-    for (;;) {
-        char *done = zstr_recv (req);
-        if (done) {
-            zstr_free (&done);
-            rc = call->result;
-            gkx_free (call);
-            break;
+    self->calls_tail = &call;
+    pthread_mutex_unlock (&self->calls_lock);
+    /* A full pipe already holds a wake-up byte, so a failed write is fine. */
+    ssize_t wrote = write (self->wake[1], "c", 1);
+    (void) wrote;
+    pthread_mutex_lock (&self->calls_lock);
+    while (!call.done && self->running) {
+        pthread_cond_wait (&call.cond, &self->calls_lock);
+    }
+    if (!call.done) {
+        /* The loop stopped before reaching the call: take it off the queue. */
+        s_call_t **link = &self->calls_head;
+        s_call_t *prev = NULL;
+        while (*link && *link != &call) {
+            prev = *link;
+            link = &(*link)->next;
         }
-        /* No answer yet: give up only if the loop is gone and never started
-           the call; a call it started is always answered. */
-        int expected = S_CALL_PENDING;
-        if (!self->running
-            && atomic_compare_exchange_strong (&call->state, &expected, S_CALL_ABANDONED)) {
-            break;
+        if (*link) {
+            *link = call.next;
+            if (self->calls_tail == &call) {
+                self->calls_tail = prev;
+            }
         }
     }
-    zsock_destroy (&req);
-    return rc;
+    int result = call.done ? call.result : GKX_ESTORE;
+    pthread_mutex_unlock (&self->calls_lock);
+    pthread_cond_destroy (&call.cond);
+    return result;
 }
 
 uint64_t
