@@ -6,6 +6,7 @@
 
 #include <gkx/alloc.h>
 #include <gkx/audit.h>
+#include <gkx/calendar.h>
 #include <gkx/card.h>
 #include <gkx/codec.h>
 #include <gkx/conversion.h>

@@ -17,6 +17,7 @@
     plain integer arithmetic.
 */
 #include <gkx/alloc.h>
+#include <gkx/calendar.h>
 #include <gkx/codec.h>
 #include <gkx/conversion.h>
 #include <gkx/error.h>
@@ -234,34 +235,14 @@ s_copy (char *out, size_t out_size, const char *text, size_t len)
 /* ---------------------------------------------------------------------- */
 /* Calendar (UTC, proleptic Gregorian; H. Hinnant's algorithms)             */
 
-/* Days since 1970-01-01 of a civil date. */
-static long long
-s_days_from_civil (long long y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned) (y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long long) doe - 719468;
-}
 
 /* Civil date of a day count since 1970-01-01 (day >= 0). */
 static void
 s_civil_from_days (uint64_t day, unsigned *y_p, unsigned *m_p, unsigned *d_p)
 {
-    long long z = (long long) day + 719468;
-    long long era = z / 146097;
-    unsigned doe = (unsigned) (z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long long y = (long long) yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    *y_p = (unsigned) (y + (m <= 2));
-    *m_p = m;
-    *d_p = d;
+    int64_t y;
+    gkx_calendar_civil_from_days ((int64_t) day, &y, m_p, d_p);
+    *y_p = (unsigned) y;
 }
 
 /* Writes v as exactly n decimal digits (the low ones). */
@@ -351,7 +332,7 @@ gkx_conversion_day_parse (uint64_t *day_p, const char *text, char *errbuf)
                          "date: \"%s\" is not a date YYYY-MM-DD from 2000-01-01 to 9999-12-31",
                          shown);
     }
-    *day_p = (uint64_t) s_days_from_civil (y, m, d);
+    *day_p = (uint64_t) gkx_calendar_days_from_civil (y, m, d);
     return GKX_OK;
 }
 

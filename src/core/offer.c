@@ -12,6 +12,7 @@
     operation bodies and the digest.
 */
 #include <gkx/alloc.h>
+#include <gkx/calendar.h>
 #include <gkx/error.h>
 #include <gkx/offer.h>
 
@@ -430,35 +431,7 @@ s_is_name_char (char c)
            || c == '_' || c == '.' || c == ':' || c == '-';
 }
 
-/* Days since 1970-01-01 of a civil date (H. Hinnant's algorithm). */
-static long long
-s_days_from_civil (long long y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned) (y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long long) doe - 719468;
-}
 
-/* Civil date of a day count since 1970-01-01, the inverse of the above. */
-static void
-s_civil_from_days (long long z, long long *y_p, unsigned *m_p, unsigned *d_p)
-{
-    z += 719468;
-    long long era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned) (z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long long y = (long long) yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    *y_p = y + (m <= 2);
-    *m_p = m;
-    *d_p = d;
-}
 
 /* Writes Unix seconds as "YYYY-MM-DDTHH:MM:SSZ". */
 static void
@@ -470,10 +443,10 @@ s_time_text (char *buf, size_t size, long long secs)
         rem += 86400;
         days--;
     }
-    long long y;
+    int64_t y;
     unsigned m, d;
-    s_civil_from_days (days, &y, &m, &d);
-    snprintf (buf, size, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ", y, m, d, rem / 3600,
+    gkx_calendar_civil_from_days (days, &y, &m, &d);
+    snprintf (buf, size, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ", (long long) y, m, d, rem / 3600,
               rem / 60 % 60, rem % 60);
 }
 
@@ -512,7 +485,7 @@ s_time_parse (const char *text, long long *secs_p)
         || h > 23 || mi > 59 || s > 59) {
         return false;
     }
-    *secs_p = s_days_from_civil (y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    *secs_p = gkx_calendar_days_from_civil (y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
     return true;
 }
 
@@ -1122,17 +1095,14 @@ s_cross_check (const json_t *tree, char *errbuf)
     return rc;
 }
 
-/* Checks a whole internal-form tree: exactly the schema's fields, each
-   valid, and the cross-field rules. */
+/* Rejects keys of a JSON-form object (offer or patch) that name no field or
+   group, and groups that are not objects. */
 static int
-s_check_tree (const json_t *tree, char *errbuf)
+s_check_keys (const json_t *ext, char *errbuf)
 {
-    if (!json_is_object (tree)) {
-        return gkx_fail (errbuf, GKX_EINVAL, "offer: must be an object");
-    }
     const char *k;
     json_t *item;
-    json_object_foreach ((json_t *) tree, k, item) {
+    json_object_foreach ((json_t *) ext, k, item) {
         if (s_field_find (k)) {
             continue;
         }
@@ -1152,13 +1122,28 @@ s_check_tree (const json_t *tree, char *errbuf)
             }
         }
     }
+    return GKX_OK;
+}
+
+/* Checks a whole internal-form tree: exactly the schema's fields, each
+   valid, and the cross-field rules. */
+static int
+s_check_tree (const json_t *tree, char *errbuf)
+{
+    if (!json_is_object (tree)) {
+        return gkx_fail (errbuf, GKX_EINVAL, "offer: must be an object");
+    }
+    int rc = s_check_keys (tree, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
     for (size_t i = 0; i < S_FIELD_COUNT; i++) {
         const s_field_t *f = &s_fields[i];
         const json_t *v = s_field_get (tree, f);
         if (!v) {
             return gkx_fail (errbuf, GKX_EINVAL, "%s: is required", f->path);
         }
-        int rc = s_check_field (f, v, f->path, errbuf);
+        rc = s_check_field (f, v, f->path, errbuf);
         if (rc) {
             return rc;
         }
@@ -1464,35 +1449,6 @@ s_import_field (const s_field_t *f, const json_t *ext, const char *path, json_t 
     return s_import_collection (f, ext, path, out_p, errbuf);
 }
 
-/* Rejects keys of a JSON-form object (offer or patch) that name no field or
-   group, and groups that are not objects. */
-static int
-s_check_keys (const json_t *ext, char *errbuf)
-{
-    const char *k;
-    json_t *item;
-    json_object_foreach ((json_t *) ext, k, item) {
-        if (s_field_find (k)) {
-            continue;
-        }
-        if (!s_is_group (k)) {
-            return gkx_fail (errbuf, GKX_EINVAL, "%s: unknown field", k);
-        }
-        if (!json_is_object (item)) {
-            return gkx_fail (errbuf, GKX_EINVAL, "%s: must be an object", k);
-        }
-        const char *k2;
-        json_t *item2;
-        json_object_foreach (item, k2, item2) {
-            char path[GKX_ERRBUF_BYTES];
-            s_pathf (path, sizeof (path), "%s.%s", k, k2);
-            if (!s_field_find (path)) {
-                return gkx_fail (errbuf, GKX_EINVAL, "%s: unknown field", path);
-            }
-        }
-    }
-    return GKX_OK;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Internal form -> JSON form                                               */

@@ -15,6 +15,7 @@
     wiped before it is freed.
 */
 #include <gkx/alloc.h>
+#include <gkx/calendar.h>
 #include <gkx/codec.h>
 #include <gkx/error.h>
 #include <gkx/postback.h>
@@ -1034,18 +1035,6 @@ s_map_money (s_ctx_t *ctx, char *errbuf)
     return GKX_OK;
 }
 
-/* Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil,
-   as in offer.c). */
-static int64_t
-s_days_from_civil (int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned) (y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t) doe - 719468;
-}
 
 /* Reads exactly n decimal digits at p. */
 static bool
@@ -1147,7 +1136,7 @@ s_time_iso (const char *text, int64_t *secs_p)
     if (*p != '\0') {
         return false;
     }
-    *secs_p = s_days_from_civil (y, mo, d) * S_DAY + (int64_t) h * S_HOUR
+    *secs_p = gkx_calendar_days_from_civil (y, mo, d) * S_DAY + (int64_t) h * S_HOUR
               + (int64_t) mi * S_MINUTE + s - offset;
     return true;
 }
