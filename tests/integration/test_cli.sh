@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/nodes.sh"
 
-plan 24
+plan 25
 
 A="$T/adv"
 LISTEN="tcp://127.0.0.1:$(free_port)"
@@ -140,16 +140,18 @@ t_audit_not_export() {
 }
 ok "gkx-audit refuses a file that is not an export" t_audit_not_export
 
-t_gkxd() {
+# gkxd_stops_on SIGNAL: starts gkxd, waits for "ready", sends SIGNAL, expects exit 0.
+gkxd_stops_on() {
     "$GKXD" --dir "$A" 2>"$T/d.err" &
     local pid=$!
     _pids+=($pid)
     wait_for 10 grep -q "ready" "$T/d.err" || { cat "$T/d.err"; return 1; }
-    kill -TERM $pid
+    kill -"$1" $pid
     wait $pid
     local status=$?
     [ $status -eq 0 ] && contains "$T/d.err" "stopping" && ! grep -q "$(tail -c 40 "$A/secret.key" | head -c 20)" "$T/d.err"
 }
-ok "gkxd starts, says ready, stops on SIGTERM with status 0" t_gkxd
+ok "gkxd starts, says ready, stops on SIGTERM with status 0" gkxd_stops_on TERM
+ok "gkxd stops on SIGINT with status 0 too" gkxd_stops_on INT
 
 finish
