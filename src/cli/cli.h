@@ -68,6 +68,21 @@ int cli_withdraw (int argc, char **argv, const char *dir);
 /* gkx export: the node writes a partnership's log to a file. */
 int cli_export (int argc, char **argv, const char *dir);
 
+/* gkx conversions: a partnership's conversions (cmd_conversion.c). */
+int cli_conversions (int argc, char **argv, const char *dir);
+
+/* gkx conversion status: changes a conversion's status. */
+int cli_conversion (int argc, char **argv, const char *dir);
+
+/* gkx report: conversion counts and payouts, with the report digest. */
+int cli_report (int argc, char **argv, const char *dir);
+
+/* gkx postback-url: the URL to paste into an MMP for a partnership. */
+int cli_postback_url (int argc, char **argv, const char *dir);
+
+/* gkx deliveries: the webhook deliveries, and replaying one. */
+int cli_deliveries (int argc, char **argv, const char *dir);
+
 /* Helpers of the verbs that talk to the running node (cmd_node.c). */
 
 /* Returned by cli_args_parse when --help was printed: the verb exits 0. */
@@ -108,6 +123,20 @@ int cli_args_parse (cli_args_t *out, const cli_spec_t *spec, int argc, char **ar
    lowercase form into out; prints the problem and returns CLI_USAGE when it
    is not. */
 int cli_pid_parse (char out[GKX_ID_TEXT_BYTES], const cli_spec_t *spec, const char *text);
+
+/* Fewest hex digits of a partnership id prefix. */
+#define CLI_PID_PREFIX_MIN 8
+
+/* Writes the lowercase id of the partnership that text names into out:
+   its id (64 hex digits, checked as cli_pid_parse does, no request), or a
+   unique prefix of at least CLI_PID_PREFIX_MIN hex digits, looked up in
+   the running node's partnerships (GET /v1/partnerships). Returns CLI_OK;
+   CLI_USAGE after printing the problem when text is neither; CLI_FAIL
+   after printing one line when the node cannot be asked, or no
+   partnership or more than one starts with the prefix. Defined in
+   cmd_conversion.c. */
+int cli_pid_resolve (char out[GKX_ID_TEXT_BYTES], const cli_spec_t *spec, const char *dir,
+                     const char *text);
 
 /* Sends METHOD PATH with body (may be NULL) to the node of dir and, on a
    2xx reply, returns CLI_OK with the reply in *reply_p (the caller's; may

@@ -179,12 +179,12 @@ s_printable (char *out, size_t size, const char *text)
     out[i] = '\0';
 }
 
-/* Parses a reply body: JSON, or text/plain as a JSON string; NULL when it
-   is neither. */
+/* Parses a reply body: JSON, or text (text/plain, text/csv) as a JSON
+   string; NULL when it is neither. */
 static json_t *
 s_parse (const s_reply_t *reply, const char *type)
 {
-    if (type && strncasecmp (type, "text/plain", 10) == 0) {
+    if (type && strncasecmp (type, "text/", 5) == 0) {
         return json_stringn (reply->data ? reply->data : "", reply->len);
     }
     if (!reply->data) {

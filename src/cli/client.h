@@ -22,8 +22,9 @@
 
 /* Sends METHOD PATH (PATH starts with '/', its segments already URL-encoded)
    to the node of DIR, with body as JSON when not NULL. Returns CLI_OK on a
-   2xx reply, with the parsed reply in *reply_p (the caller's; a text/plain
-   reply comes as a JSON string; reply_p may be NULL). Otherwise prints one
+   2xx reply, with the parsed reply in *reply_p (the caller's; a text reply,
+   text/plain or text/csv, comes as a JSON string of its bytes; reply_p may
+   be NULL). Otherwise prints one
    line on stderr and returns CLI_FAIL: the node is not running (no answer on
    its address; *status_p is 0), it did not answer in time (*status_p 0), or
    it answered an HTTP error (*status_p is the status; the line is the

@@ -38,6 +38,11 @@ static const struct {
     {"decline", cli_decline, "decline the other side's proposal"},
     {"withdraw", cli_withdraw, "withdraw a proposal of this node"},
     {"export", cli_export, "the running node writes a partnership's log to a file"},
+    {"conversions", cli_conversions, "a partnership's conversions: event, payout, status"},
+    {"conversion", cli_conversion, "change a conversion's status (conversion status ...)"},
+    {"report", cli_report, "conversion counts and payouts by day, event, status or country"},
+    {"postback-url", cli_postback_url, "the postback URL to paste into an MMP"},
+    {"deliveries", cli_deliveries, "webhook deliveries to the publisher; replay one"},
 };
 
 /* Prints the top-level usage to out. */
