@@ -4,6 +4,10 @@
     Parsed with inih. Every key is documented in the file gkx init writes
     and in docs/config.md. An unknown section or key, or a bad value, is an
     error naming the line, so a typo never silently falls back to a default.
+    [postback] (the MMP-facing endpoint) serves advertisers and [webhook]
+    (conversion notices) publishers; each is checked on either role but
+    ignored on the other. The module also keeps the postback token file,
+    DIR/postback.token.
 */
 #ifndef GKX_CONFIG_H_INCLUDED
 #define GKX_CONFIG_H_INCLUDED
@@ -20,8 +24,20 @@ extern "C" {
 #define GKX_CONFIG_NAME "gkx.conf"
 /* Name of the API token file inside a node directory. */
 #define GKX_TOKEN_NAME "api.token"
-/* Most verticals or countries in the configuration. */
+/* Name of the postback token file inside a node directory. */
+#define GKX_POSTBACK_TOKEN_NAME "postback.token"
+/* Random bytes in a postback token, its length as base64url text without
+   padding, and the room a caller gives it (text and NUL, with spare). */
+#define GKX_POSTBACK_TOKEN_RANDOM_BYTES 32
+#define GKX_POSTBACK_TOKEN_CHARS 43
+#define GKX_POSTBACK_TOKEN_BUF_BYTES 64
+/* Most verticals, countries or allow_from networks in the configuration. */
 #define GKX_CONFIG_LIST_MAX 64
+/* What a webhook secret starts with (Standard Webhooks), and how many bytes
+   the base64 after it must decode to. */
+#define GKX_CONFIG_WEBHOOK_PREFIX "whsec_"
+#define GKX_CONFIG_WEBHOOK_SECRET_MIN_BYTES 24
+#define GKX_CONFIG_WEBHOOK_SECRET_MAX_BYTES 64
 
 /* A loaded configuration; strings are owned by it. */
 typedef struct {
@@ -36,6 +52,18 @@ typedef struct {
     size_t verticals_count;
     char *countries[GKX_CONFIG_LIST_MAX];
     size_t countries_count;
+    char *postback_listen;      /* advertiser: postback endpoint host:port; NULL when
+                                   "off", and always NULL on a publisher */
+    char *postback_base_url;    /* advertiser: the endpoint's URL as MMPs reach it, without
+                                   a trailing '/' (default http://LISTEN/postback); NULL
+                                   when postback_listen is */
+    char *allow_from[GKX_CONFIG_LIST_MAX];  /* advertiser: networks postbacks may come
+                                               from, each a word gkx_netmask_add takes */
+    size_t allow_from_count;    /* entries in allow_from; 0 lets every address in */
+    char *webhook_url;          /* publisher: http(s) URL conversions are posted to; NULL
+                                   when none, and always NULL on an advertiser */
+    char *webhook_secret;       /* publisher: "whsec_" + base64 of 24 to 64 bytes,
+                                   sodium_malloc'd; NULL exactly when webhook_url is */
 } gkx_config_t;
 
 /* What gkx init puts in a new configuration. */
@@ -50,6 +78,10 @@ typedef struct {
 /* Default replication endpoint and API address. */
 #define GKX_CONFIG_DEFAULT_LISTEN "tcp://127.0.0.1:7700"
 #define GKX_CONFIG_DEFAULT_API "127.0.0.1:7701"
+/* Default postback endpoint of an advertiser, and the path its default
+   base_url ends with. */
+#define GKX_CONFIG_DEFAULT_POSTBACK "127.0.0.1:7702"
+#define GKX_CONFIG_POSTBACK_PATH "/postback"
 
 /* Loads DIR/gkx.conf into *self_p (the caller's). Returns GKX_OK, GKX_EIO
    (unreadable) or GKX_ECONFIG with errbuf naming the line and key. */
@@ -60,8 +92,22 @@ GKX_NODISCARD int gkx_config_load (gkx_config_t **self_p, const char *dir, char 
 GKX_NODISCARD int gkx_config_write (const char *dir, const gkx_config_init_t *init,
                                     char *errbuf);
 
-/* Frees; accepts NULL; sets *self_p to NULL. */
+/* Frees (the webhook secret is wiped); accepts NULL; sets *self_p to NULL. */
 void gkx_config_destroy (gkx_config_t **self_p);
+
+/* Reads the postback token of the node in dir (DIR/postback.token: 43
+   characters, the base64url without padding of 32 random bytes, and a
+   newline) into token, NUL-terminated. When the file is missing and create
+   is not 0, makes a new token first: written to a temporary file of mode
+   0600, synced, then linked into place, so a reader never sees half a file
+   and two creators racing agree on the first one's token. Refuses a file
+   that group or others may read. Returns GKX_OK, GKX_ENOTFOUND (missing, and
+   create is 0), GKX_EPERM (readable by others), GKX_EINVAL (the file does
+   not hold a token) or GKX_EIO, with errbuf naming the file and never the
+   token. The caller wipes token (sodium_memzero) when done. */
+GKX_NODISCARD int gkx_config_postback_token (const char *dir,
+                                             char token[GKX_POSTBACK_TOKEN_BUF_BYTES],
+                                             int create, char *errbuf);
 
 #ifdef __cplusplus
 }

@@ -4,17 +4,20 @@
     The frame of gkxd's tenant API and postback endpoint. It knows nothing of
     offers: the caller gives a route table ("GET /v1/partnerships/{}/offer")
     and handlers, and the server does everything around them the same way
-    for every route: bearer-token check in constant time, routing (404, 405
-    with Allow), path segments decoded and checked to be safe tokens, the body
-    size-limited (413 before a byte of it is read when Content-Length says
-    so), its content type checked (415), its UTF-8 and JSON checked (400
+    for every route: bearer-token check in constant time, the request target
+    limited in length (414) and its query in parameters (400), routing (404,
+    405 with Allow), path segments decoded and checked to be safe tokens, the
+    body size-limited (413 before a byte of it is read when Content-Length
+    says so), its content type checked (415), its UTF-8 and JSON checked (400
     naming line and column), and every reply sent as JSON with Cache-Control:
     no-store. Errors have one shape:
         {"error": {"code": "unauthorized", "message": "..."}}
     Handlers run on a pool of handler threads and may block: the connection
     waits suspended meanwhile, and libmicrohttpd's event-loop thread goes on
     serving every other connection. A slow client holds a socket, never a
-    thread, and idle connections time out.
+    thread, and idle connections time out. A handler also sees the raw query
+    string and the client's address, which the postback endpoint needs for
+    signatures and allow lists.
 */
 #ifndef GKX_HTTP_H_INCLUDED
 #define GKX_HTTP_H_INCLUDED
@@ -24,6 +27,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,8 +45,11 @@ extern "C" {
 #define GKX_HTTP_SEGMENT_MAX_BYTES 256
 /* Most segments in a route pattern or a request path. */
 #define GKX_HTTP_SEGMENTS_MAX 16
-/* Most query parameters in one request. */
+/* Default most query parameters in one request. */
 #define GKX_HTTP_QUERY_MAX 64
+/* Longest request target (path and query, as sent) accepted; longer ones get
+   414. Room for a postback's 8 KiB query twice over. */
+#define GKX_HTTP_TARGET_MAX_BYTES (16 * 1024)
 
 /* A running server. */
 typedef struct gkx_http gkx_http_t;
@@ -76,6 +83,9 @@ typedef struct {
     unsigned threads;               /* handler threads; 0 for GKX_HTTP_THREADS_DEFAULT */
     unsigned timeout_s;             /* idle seconds; 0 for GKX_HTTP_TIMEOUT_DEFAULT */
     unsigned connections_max;       /* 0 for GKX_HTTP_CONNECTIONS_DEFAULT */
+    size_t query_max;               /* most query parameters; 0 for GKX_HTTP_QUERY_MAX */
+    int body_discard;               /* 1: a body of any type is read (up to body_max) and
+                                       dropped, and handlers see none; 0: JSON bodies only */
 } gkx_http_options_t;
 
 /* Request counters since open, read atomically one by one. */
@@ -128,6 +138,24 @@ const char *gkx_http_segment (const gkx_http_request_t *request, size_t index);
    for a name without a value, NULL when absent. Borrowed for the handler's
    call. */
 const char *gkx_http_query (const gkx_http_request_t *request, const char *name);
+
+/* Returns the query string exactly as the client sent it: the bytes after
+   the first '?' of the request target, not decoded ("" when there is none).
+   Borrowed for the handler's call. */
+const char *gkx_http_raw_query (const gkx_http_request_t *request);
+
+/* Copies the client's address (AF_INET or AF_INET6, with its port) into *out
+   and its length into *len_p, for gkx_netmask_contains and the like. A
+   client on an IPv6 socket may show as an IPv4-mapped address
+   (::ffff:a.b.c.d). Returns GKX_OK, or GKX_ENOTFOUND when libmicrohttpd did
+   not tell it (then *out and *len_p are untouched). */
+int gkx_http_client_addr (const gkx_http_request_t *request, struct sockaddr_storage *out,
+                          socklen_t *len_p);
+
+/* Returns the client's address as text, without the port ("127.0.0.1",
+   "2001:db8::1"), for messages and logs; "" when unknown. Borrowed for the
+   handler's call. */
+const char *gkx_http_client_text (const gkx_http_request_t *request);
 
 /* Returns the parsed JSON body (an object or an array), or NULL when the
    request had no body. Borrowed for the handler's call; json_incref it to

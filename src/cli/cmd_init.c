@@ -156,6 +156,16 @@ cli_init (int argc, char **argv, const char *dir)
     if (s_write_token (dir) != CLI_OK || cli_card_current (dir, config, identity, &card) != CLI_OK) {
         goto cleanup;
     }
+    /* An advertiser's postback URLs carry this token (DIR/postback.token). */
+    if (init.role == GKX_ROLE_ADVERTISER) {
+        char postback_token[GKX_POSTBACK_TOKEN_BUF_BYTES];
+        int made = gkx_config_postback_token (dir, postback_token, 1, errbuf);
+        sodium_memzero (postback_token, sizeof postback_token);
+        if (made != GKX_OK) {
+            cli_fail ("%s", errbuf);
+            goto cleanup;
+        }
+    }
     if (gkx_store_open (&store, store_dir, gkx_identity_id (identity), NULL, errbuf) != GKX_OK) {
         cli_fail ("%s", errbuf);
         goto cleanup;

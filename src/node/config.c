@@ -2,18 +2,42 @@
     Part of gokart-exchange; MIT licence.
 
     The handler records the first problem with its line number and keeps
-    reading, so the message names the line a person must fix.
+    reading, so the message names the line a person must fix. Checks that
+    need the whole file (defaults that follow other keys, keys that go
+    together) run after it, naming the line of the key they concern.
 */
 #include <gkx/alloc.h>
 #include <gkx/config.h>
 #include <gkx/kind.h>
+#include <gkx/netmask.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* Room for a path inside a node directory. */
+#define S_PATH_BYTES 4096
+/* Room for a problem described in a message. */
+#define S_PROBLEM_BYTES 160
+/* Most digits of a port. */
+#define S_PORT_DIGITS 5
+/* Largest port. */
+#define S_PORT_MAX 65535
+/* Longest base64 text of a webhook secret: GKX_CONFIG_WEBHOOK_SECRET_MAX_BYTES
+   in base64 with padding. */
+#define S_SECRET_TEXT_MAX (4 * ((GKX_CONFIG_WEBHOOK_SECRET_MAX_BYTES + 2) / 3))
+/* Bytes of a token file read: the token, a newline and enough more to tell
+   a longer file. */
+#define S_TOKEN_FILE_BYTES (GKX_POSTBACK_TOKEN_BUF_BYTES + 2)
+/* Characters that separate the words of allow_from. */
+#define S_LIST_SEPARATORS " \t,"
 
 /* Parser state: the config being filled and the first error. */
 typedef struct {
@@ -23,17 +47,40 @@ typedef struct {
     const char *path;
     FILE *file;
     int line;       /* line last handed to inih */
+    int postback_listen_line;   /* line of [postback] listen; 0 when not given */
+    int webhook_url_line;       /* line of [webhook] url; 0 when not given */
+    int webhook_secret_line;    /* line of [webhook] secret; 0 when not given */
 } s_parse_t;
 
 /* inih reader that counts lines: Debian's inih passes no line number to the
-   handler, and the handler runs right after the reader returns its line. */
+   handler, and the handler runs right after the reader returns its line.
+   inih would read the rest of a line longer than its buffer as lines of
+   their own, so that a cut list could silently mean something else: such a
+   line is an error, and its rest is skipped to keep the count right. */
 static char *
 s_reader (char *str, int num, void *stream)
 {
     s_parse_t *parse = stream;
     char *line = fgets (str, num, parse->file);
-    if (line) {
-        parse->line++;
+    if (!line) {
+        return NULL;
+    }
+    parse->line++;
+    size_t len = strlen (line);
+    if (len > 0 && line[len - 1] != '\n') {
+        int c = getc (parse->file);
+        if (c != EOF && c != '\n') {
+            while (c != EOF && c != '\n') {
+                c = getc (parse->file);
+            }
+            if (parse->error == GKX_OK) {
+                parse->error = GKX_ECONFIG;
+                snprintf (parse->message, sizeof parse->message,
+                          "%s line %d: longer than %d characters (a long allow_from can go on "
+                          "several allow_from lines)",
+                          parse->path, parse->line, num - 1);
+            }
+        }
     }
     return line;
 }
@@ -79,6 +126,167 @@ s_split (char **items, size_t *count, const char *value)
     return GKX_OK;
 }
 
+/* Frees the strings of a list and empties it. */
+static void
+s_list_clear (char **items, size_t *count)
+{
+    for (size_t i = 0; i < *count; i++) {
+        gkx_free (items[i]);
+        items[i] = NULL;
+    }
+    *count = 0;
+}
+
+/* Replaces the webhook secret with a copy of value in guarded memory. */
+static void
+s_secret_set (char **field, const char *value)
+{
+    if (*field) {
+        sodium_free (*field);
+    }
+    size_t len = strlen (value);
+    *field = sodium_malloc (len + 1);
+    if (!*field) {
+        fprintf (stderr, "gkx: out of guarded memory for the webhook secret\n");
+        abort ();
+    }
+    memcpy (*field, value, len + 1);
+}
+
+/* Returns NULL when value is "host:port" or "[v6-address]:port" (port 0 to
+   65535), else what is wrong. */
+static const char *
+s_host_port_problem (const char *value)
+{
+    const char *colon;
+    if (value[0] == '[') {
+        const char *close = strchr (value, ']');
+        if (!close || close == value + 1 || close[1] != ':') {
+            return "must be [v6-address]:port";
+        }
+        colon = close + 1;
+    }
+    else {
+        colon = strchr (value, ':');
+        if (!colon || colon == value || strchr (colon + 1, ':')) {
+            return "must be host:port (or [v6-address]:port)";
+        }
+    }
+    const char *port = colon + 1;
+    size_t digits = strspn (port, "0123456789");
+    if (digits == 0 || digits > S_PORT_DIGITS || port[digits] != '\0'
+        || strtoul (port, NULL, 10) > S_PORT_MAX) {
+        return "must end in a port from 0 to 65535";
+    }
+    if (strpbrk (value, " \t")) {
+        return "must not contain spaces";
+    }
+    return NULL;
+}
+
+/* Returns NULL when value is an http:// or https:// URL with a host, of
+   printable ASCII without spaces, and (when bare) without a query; never a
+   fragment. Else what is wrong. */
+static const char *
+s_url_problem (const char *value, int bare)
+{
+    static const char *const schemes[] = {"http://", "https://"};
+    size_t scheme = 0;
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        if (strncmp (value, schemes[i], strlen (schemes[i])) == 0) {
+            scheme = strlen (schemes[i]);
+        }
+    }
+    if (scheme == 0) {
+        return "must start with http:// or https://";
+    }
+    for (const char *p = value; *p; p++) {
+        unsigned char c = (unsigned char) *p;
+        if (c <= 0x20 || c >= 0x7f) {
+            return "must be printable ASCII without spaces (%-escape the rest)";
+        }
+    }
+    if (strcspn (value + scheme, "/?#") == 0) {
+        return "has no host after the scheme";
+    }
+    if (strchr (value, '#')) {
+        return "must not have a #fragment";
+    }
+    if (bare && strchr (value, '?')) {
+        return "must not have a ?query (the postback parameters are added to it)";
+    }
+    return NULL;
+}
+
+/* Returns NULL when value is "whsec_" and the standard base64 (with
+   padding) of GKX_CONFIG_WEBHOOK_SECRET_MIN_BYTES to _MAX_BYTES bytes, else
+   what is wrong; never quotes the secret. */
+static const char *
+s_secret_problem (const char *value)
+{
+    size_t prefix = strlen (GKX_CONFIG_WEBHOOK_PREFIX);
+    if (strncmp (value, GKX_CONFIG_WEBHOOK_PREFIX, prefix) != 0) {
+        return "must be whsec_ followed by the base64 of 24 to 64 random bytes";
+    }
+    const char *base64 = value + prefix;
+    size_t len = strlen (base64);
+    if (len > S_SECRET_TEXT_MAX) {
+        return "is longer than the base64 of 64 bytes (at most 88 characters after whsec_)";
+    }
+    /* Room past the largest key, to tell "too long" from "not base64". */
+    uint8_t bin[GKX_CONFIG_WEBHOOK_SECRET_MAX_BYTES + 3];
+    size_t bin_len = 0;
+    int bad = sodium_base642bin (bin, sizeof bin, base64, len, NULL, &bin_len, NULL,
+                                 sodium_base64_VARIANT_ORIGINAL)
+              != 0;
+    sodium_memzero (bin, sizeof bin);
+    if (bad) {
+        return "what follows whsec_ must be standard base64 (A-Z a-z 0-9 + /, = padding)";
+    }
+    if (bin_len < GKX_CONFIG_WEBHOOK_SECRET_MIN_BYTES
+        || bin_len > GKX_CONFIG_WEBHOOK_SECRET_MAX_BYTES) {
+        return "must decode to 24 to 64 bytes (32 to 88 base64 characters after whsec_)";
+    }
+    return NULL;
+}
+
+/* Checks each word of value (separated by spaces or commas) as a network
+   and adds them to the config's allow_from (so that a long list can take
+   several lines); returns GKX_ECONFIG with problem (S_PROBLEM_BYTES) saying
+   why when one is refused. */
+static int
+s_allow_from_add (gkx_config_t *c, const char *value, char *problem)
+{
+    gkx_netmask_t *list = gkx_netmask_new ();
+    int rc = GKX_OK;
+    const char *p = value;
+    while (rc == GKX_OK && *p) {
+        p += strspn (p, S_LIST_SEPARATORS);
+        size_t len = strcspn (p, S_LIST_SEPARATORS);
+        if (len == 0) {
+            break;
+        }
+        if (c->allow_from_count == GKX_CONFIG_LIST_MAX) {
+            snprintf (problem, S_PROBLEM_BYTES, "more than %d networks", GKX_CONFIG_LIST_MAX);
+            rc = GKX_ECONFIG;
+            break;
+        }
+        char *word = gkx_zalloc (len + 1);
+        memcpy (word, p, len);
+        char errbuf[GKX_ERRBUF_BYTES];
+        if (gkx_netmask_add (list, word, errbuf) != GKX_OK) {
+            snprintf (problem, S_PROBLEM_BYTES, "%.*s", S_PROBLEM_BYTES - 1, errbuf);
+            gkx_free (word);
+            rc = GKX_ECONFIG;
+            break;
+        }
+        c->allow_from[c->allow_from_count++] = word;
+        p += len;
+    }
+    gkx_netmask_destroy (&list);
+    return rc;
+}
+
 /* inih handler: one key at a time. */
 static int
 s_handler (void *user, const char *section, const char *name, const char *value)
@@ -88,6 +296,7 @@ s_handler (void *user, const char *section, const char *name, const char *value)
     gkx_config_t *c = parse->config;
     int rc = GKX_OK;
     const char *problem = "unknown key";
+    char detail[S_PROBLEM_BYTES];
     if (strcmp (section, "node") == 0 && strcmp (name, "role") == 0) {
         rc = gkx_role_parse (value, &c->role);
         problem = "role must be advertiser or publisher";
@@ -118,8 +327,44 @@ s_handler (void *user, const char *section, const char *name, const char *value)
     }
     else if (strcmp (section, "api") == 0 && strcmp (name, "listen") == 0) {
         s_set (&c->api_listen, value);
-        rc = strchr (value, ':') ? GKX_OK : GKX_ECONFIG;
-        problem = "api listen must be host:port";
+        problem = s_host_port_problem (value);
+        rc = problem ? GKX_ECONFIG : GKX_OK;
+    }
+    else if (strcmp (section, "postback") == 0 && strcmp (name, "listen") == 0) {
+        parse->postback_listen_line = lineno;
+        gkx_free (c->postback_listen);
+        c->postback_listen = NULL;
+        if (strcmp (value, "off") != 0) {
+            c->postback_listen = gkx_strdup (value);
+            problem = s_host_port_problem (value);
+            rc = problem ? GKX_ECONFIG : GKX_OK;
+        }
+    }
+    else if (strcmp (section, "postback") == 0 && strcmp (name, "base_url") == 0) {
+        problem = s_url_problem (value, 1);
+        rc = problem ? GKX_ECONFIG : GKX_OK;
+        s_set (&c->postback_base_url, value);
+        /* base_url/MMP is the endpoint; a trailing '/' would double it. */
+        size_t len = strlen (c->postback_base_url);
+        while (len > 0 && c->postback_base_url[len - 1] == '/') {
+            c->postback_base_url[--len] = '\0';
+        }
+    }
+    else if (strcmp (section, "postback") == 0 && strcmp (name, "allow_from") == 0) {
+        rc = s_allow_from_add (c, value, detail);
+        problem = detail;
+    }
+    else if (strcmp (section, "webhook") == 0 && strcmp (name, "url") == 0) {
+        parse->webhook_url_line = lineno;
+        s_set (&c->webhook_url, value);
+        problem = s_url_problem (value, 0);
+        rc = problem ? GKX_ECONFIG : GKX_OK;
+    }
+    else if (strcmp (section, "webhook") == 0 && strcmp (name, "secret") == 0) {
+        parse->webhook_secret_line = lineno;
+        s_secret_set (&c->webhook_secret, value);
+        problem = s_secret_problem (value);
+        rc = problem ? GKX_ECONFIG : GKX_OK;
     }
     else {
         rc = GKX_ECONFIG;
@@ -132,10 +377,68 @@ s_handler (void *user, const char *section, const char *name, const char *value)
     return 1;
 }
 
+/* The checks that need the whole file, and the defaults that follow other
+   keys; drops the section the node's role does not use. */
+static int
+s_finish (gkx_config_t *c, const s_parse_t *parse, char *errbuf)
+{
+    const char *path = parse->path;
+    if (c->role == GKX_ROLE_ADVERTISER) {
+        if (c->postback_listen && strcmp (c->postback_listen, c->api_listen) == 0) {
+            return gkx_fail (errbuf, GKX_ECONFIG,
+                             "%s line %d: [postback] listen: must differ from [api] listen",
+                             path, parse->postback_listen_line);
+        }
+        if (c->postback_listen && !c->postback_base_url) {
+            size_t size = strlen ("http://") + strlen (c->postback_listen)
+                        + strlen (GKX_CONFIG_POSTBACK_PATH) + 1;
+            c->postback_base_url = gkx_zalloc (size);
+            snprintf (c->postback_base_url, size, "http://%s%s", c->postback_listen,
+                      GKX_CONFIG_POSTBACK_PATH);
+        }
+        if (!c->postback_listen) {
+            gkx_free (c->postback_base_url);
+            c->postback_base_url = NULL;
+        }
+    }
+    else {
+        gkx_free (c->postback_listen);
+        c->postback_listen = NULL;
+        gkx_free (c->postback_base_url);
+        c->postback_base_url = NULL;
+        s_list_clear (c->allow_from, &c->allow_from_count);
+    }
+    if (c->role == GKX_ROLE_PUBLISHER) {
+        if (c->webhook_url && !c->webhook_secret) {
+            return gkx_fail (errbuf, GKX_ECONFIG,
+                             "%s line %d: [webhook] url: needs a secret (secret = whsec_...) "
+                             "to sign the deliveries",
+                             path, parse->webhook_url_line);
+        }
+        if (c->webhook_secret && !c->webhook_url) {
+            return gkx_fail (errbuf, GKX_ECONFIG,
+                             "%s line %d: [webhook] secret: needs a url to deliver to", path,
+                             parse->webhook_secret_line);
+        }
+    }
+    else {
+        gkx_free (c->webhook_url);
+        c->webhook_url = NULL;
+        if (c->webhook_secret) {
+            sodium_free (c->webhook_secret);
+            c->webhook_secret = NULL;
+        }
+    }
+    return GKX_OK;
+}
+
 int
 gkx_config_load (gkx_config_t **self_p, const char *dir, char *errbuf)
 {
-    char path[4096];
+    if (sodium_init () < 0) {
+        return gkx_fail (errbuf, GKX_EIO, "config: libsodium failed to initialise");
+    }
+    char path[S_PATH_BYTES];
     snprintf (path, sizeof path, "%s/%s", dir, GKX_CONFIG_NAME);
     FILE *file = fopen (path, "r");
     if (!file) {
@@ -147,7 +450,8 @@ gkx_config_load (gkx_config_t **self_p, const char *dir, char *errbuf)
     config->email = gkx_strdup ("");
     config->listen = gkx_strdup (GKX_CONFIG_DEFAULT_LISTEN);
     config->api_listen = gkx_strdup (GKX_CONFIG_DEFAULT_API);
-    s_parse_t parse = {config, GKX_OK, "", path, file, 0};
+    config->postback_listen = gkx_strdup (GKX_CONFIG_DEFAULT_POSTBACK);
+    s_parse_t parse = {config, GKX_OK, "", path, file, 0, 0, 0, 0};
     int line = ini_parse_stream (s_reader, &parse, s_handler, &parse);
     fclose (file);
     int rc = GKX_OK;
@@ -162,6 +466,9 @@ gkx_config_load (gkx_config_t **self_p, const char *dir, char *errbuf)
     }
     else if (config->name[0] == '\0') {
         rc = gkx_fail (errbuf, GKX_ECONFIG, "%s: [node] name is required", path);
+    }
+    else {
+        rc = s_finish (config, &parse, errbuf);
     }
     if (rc != GKX_OK) {
         gkx_config_destroy (&config);
@@ -188,6 +495,13 @@ gkx_config_destroy (gkx_config_t **self_p)
     for (size_t i = 0; i < c->countries_count; i++) {
         gkx_free (c->countries[i]);
     }
+    gkx_free (c->postback_listen);
+    gkx_free (c->postback_base_url);
+    s_list_clear (c->allow_from, &c->allow_from_count);
+    gkx_free (c->webhook_url);
+    if (c->webhook_secret) {
+        sodium_free (c->webhook_secret);
+    }
     gkx_free (c);
     *self_p = NULL;
 }
@@ -195,7 +509,7 @@ gkx_config_destroy (gkx_config_t **self_p)
 int
 gkx_config_write (const char *dir, const gkx_config_init_t *init, char *errbuf)
 {
-    char path[4096];
+    char path[S_PATH_BYTES];
     snprintf (path, sizeof path, "%s/%s", dir, GKX_CONFIG_NAME);
     int fd = open (path, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0) {
@@ -235,7 +549,191 @@ gkx_config_write (const char *dir, const gkx_config_init_t *init, char *errbuf)
              gkx_role_name (init->role), init->name, init->email ? init->email : "",
              init->listen ? init->listen : GKX_CONFIG_DEFAULT_LISTEN,
              init->api_listen ? init->api_listen : GKX_CONFIG_DEFAULT_API);
+    if (init->role == GKX_ROLE_ADVERTISER) {
+        fprintf (file,
+                 "\n"
+                 "[postback]\n"
+                 "# Where your MMP (AppsFlyer, Adjust, Branch, ...) sends conversions,\n"
+                 "# host:port, or off. Keep it local behind a TLS reverse proxy, or bind it\n"
+                 "# where the MMP can reach it. Each URL carries the token in\n"
+                 "# postback.token beside this file (mode 0600); gkx postback-url prints it.\n"
+                 "listen = %s\n"
+                 "# The endpoint's URL as the MMP reaches it, without a query; the default is\n"
+                 "# http://LISTEN%s. Set it when a proxy or another name stands in front:\n"
+                 "# base_url = https://postbacks.example.com%s\n"
+                 "# Optional: the networks postbacks may come from, CIDR or bare addresses\n"
+                 "# separated by spaces (10.0.0.0/8 192.168.1.7 2001:db8::/32); empty lets\n"
+                 "# every address in. Ask your MMP for the addresses it sends from.\n"
+                 "allow_from =\n",
+                 GKX_CONFIG_DEFAULT_POSTBACK, GKX_CONFIG_POSTBACK_PATH, GKX_CONFIG_POSTBACK_PATH);
+    }
+    else {
+        fprintf (file,
+                 "\n"
+                 "# Optional: a URL that receives each conversion of your partnerships and each\n"
+                 "# change of its status, signed the Standard Webhooks way with secret: whsec_\n"
+                 "# and the base64 of 24 to 64 random bytes, e.g. whsec_ and the output of\n"
+                 "# 'openssl rand -base64 32'. Give the same secret to the receiver, and keep\n"
+                 "# this file mode 0600 once it holds one. Remove the '# ' to enable.\n"
+                 "# [webhook]\n"
+                 "# url = https://publisher.example/hooks/gkx\n"
+                 "# secret = whsec_BASE64-OF-24-TO-64-RANDOM-BYTES\n");
+    }
     int ok = fflush (file) == 0 && fsync (fd) == 0;
     fclose (file);
     return ok ? GKX_OK : gkx_fail (errbuf, GKX_EIO, "%s: write failed", path);
+}
+
+/* Checks that text (len bytes) is a postback token: GKX_POSTBACK_TOKEN_CHARS
+   of base64url that decode to GKX_POSTBACK_TOKEN_RANDOM_BYTES. */
+static int
+s_token_valid (const char *text, size_t len)
+{
+    if (len != GKX_POSTBACK_TOKEN_CHARS) {
+        return 0;
+    }
+    uint8_t bin[GKX_POSTBACK_TOKEN_RANDOM_BYTES];
+    size_t bin_len = 0;
+    int ok = sodium_base642bin (bin, sizeof bin, text, len, NULL, &bin_len, NULL,
+                                sodium_base64_VARIANT_URLSAFE_NO_PADDING)
+                 == 0
+             && bin_len == sizeof bin;
+    sodium_memzero (bin, sizeof bin);
+    return ok;
+}
+
+/* Reads the token file at path into token; GKX_ENOTFOUND when missing. */
+static int
+s_token_read (char token[GKX_POSTBACK_TOKEN_BUF_BYTES], const char *path, char *errbuf)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        return errno == ENOENT
+            ? gkx_fail (errbuf, GKX_ENOTFOUND,
+                        "postback token %s: missing (gkx init makes it on an advertiser, and "
+                        "gkxd on its first start)",
+                        path)
+            : gkx_fail (errbuf, GKX_EIO, "postback token %s: %s", path, strerror (errno));
+    }
+    struct stat st;
+    if (fstat (fd, &st) != 0) {
+        int error = errno;
+        close (fd);
+        return gkx_fail (errbuf, GKX_EIO, "postback token %s: %s", path, strerror (error));
+    }
+    if (!S_ISREG (st.st_mode)) {
+        close (fd);
+        return gkx_fail (errbuf, GKX_EINVAL, "postback token %s: not a regular file", path);
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        close (fd);
+        return gkx_fail (errbuf, GKX_EPERM,
+                         "postback token %s: mode %03o lets others read it; chmod 600 it", path,
+                         (unsigned) (st.st_mode & 0777));
+    }
+    char text[S_TOKEN_FILE_BYTES];
+    size_t len = 0;
+    ssize_t got = 1;
+    while (got > 0 && len < sizeof text) {
+        got = read (fd, text + len, sizeof text - len);
+        len += got > 0 ? (size_t) got : 0;
+    }
+    int error = errno;
+    close (fd);
+    int rc = GKX_OK;
+    if (got < 0) {
+        rc = gkx_fail (errbuf, GKX_EIO, "postback token %s: %s", path, strerror (error));
+    }
+    else {
+        size_t end = len;
+        if (end > 0 && text[end - 1] == '\n') {
+            end--;
+        }
+        if (!s_token_valid (text, end)) {
+            rc = gkx_fail (errbuf, GKX_EINVAL,
+                           "postback token %s: must be one line of %d base64url characters "
+                           "(delete the file to make a new token, then update your MMPs)",
+                           path, GKX_POSTBACK_TOKEN_CHARS);
+        }
+        else {
+            memcpy (token, text, end);
+            token[end] = '\0';
+        }
+    }
+    sodium_memzero (text, sizeof text);
+    return rc;
+}
+
+/* Writes a new token file at path: a temporary file of mode 0600, synced,
+   then linked to path, so that it appears whole or not at all, and never
+   replaces a token another process made first. Returns GKX_OK also when
+   path exists already. */
+static int
+s_token_create (const char *dir, const char *path, char *errbuf)
+{
+    char tmp[S_PATH_BYTES];
+    if ((size_t) snprintf (tmp, sizeof tmp, "%s.XXXXXX", path) >= sizeof tmp) {
+        return gkx_fail (errbuf, GKX_EIO, "postback token %s: path too long", path);
+    }
+    int fd = mkstemp (tmp);
+    if (fd < 0) {
+        return gkx_fail (errbuf, GKX_EIO, "postback token %s: %s", tmp, strerror (errno));
+    }
+    uint8_t raw[GKX_POSTBACK_TOKEN_RANDOM_BYTES];
+    char text[GKX_POSTBACK_TOKEN_BUF_BYTES];
+    randombytes_buf (raw, sizeof raw);
+    sodium_bin2base64 (text, sizeof text, raw, sizeof raw,
+                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero (raw, sizeof raw);
+    size_t len = strlen (text);
+    text[len++] = '\n';
+    int ok = fchmod (fd, 0600) == 0 && write (fd, text, len) == (ssize_t) len && fsync (fd) == 0;
+    int error = errno;
+    sodium_memzero (text, sizeof text);
+    if (close (fd) != 0 && ok) {
+        ok = 0;
+        error = errno;
+    }
+    if (!ok) {
+        unlink (tmp);
+        return gkx_fail (errbuf, GKX_EIO, "postback token %s: write failed: %s", tmp,
+                         strerror (error));
+    }
+    int linked = link (tmp, path) == 0 || errno == EEXIST;
+    error = errno;
+    unlink (tmp);
+    if (!linked) {
+        return gkx_fail (errbuf, GKX_EIO, "postback token %s: %s", path, strerror (error));
+    }
+    /* The new name lasts only once the directory is synced. */
+    int dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+        fsync (dir_fd);
+        close (dir_fd);
+    }
+    return GKX_OK;
+}
+
+int
+gkx_config_postback_token (const char *dir, char token[GKX_POSTBACK_TOKEN_BUF_BYTES], int create,
+                           char *errbuf)
+{
+    assert (dir);
+    assert (token);
+    if (sodium_init () < 0) {
+        return gkx_fail (errbuf, GKX_EIO, "postback token: libsodium failed to initialise");
+    }
+    char path[S_PATH_BYTES];
+    if ((size_t) snprintf (path, sizeof path, "%s/%s", dir, GKX_POSTBACK_TOKEN_NAME)
+        >= sizeof path) {
+        return gkx_fail (errbuf, GKX_EIO, "postback token: directory name too long: %s", dir);
+    }
+    int rc = s_token_read (token, path, errbuf);
+    if (rc == GKX_ENOTFOUND && create) {
+        rc = s_token_create (dir, path, errbuf);
+        if (rc == GKX_OK) {
+            rc = s_token_read (token, path, errbuf);
+        }
+    }
+    return rc;
 }

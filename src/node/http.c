@@ -21,11 +21,16 @@
 
     The URL is taken raw (an unescape callback that does nothing), so that
     "%2f" inside a segment cannot turn into a separator: the path is split
-    first and each segment decoded and checked on its own.
+    first and each segment decoded and checked on its own. The request is
+    created in libmicrohttpd's URI log callback, the one place that sees the
+    request target whole before the query is cut into parameters, so that a
+    handler can have the query string byte for byte (a postback's signature
+    may cover it exactly as the sender wrote it).
 */
 #include <gkx/alloc.h>
 #include <gkx/http.h>
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -42,8 +47,14 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-/* Per-connection memory of libmicrohttpd: request line, headers, buffers. */
-#define S_CONNECTION_MEMORY (64 * 1024)
+/* Per-connection memory of libmicrohttpd: request line, headers, the
+   parsed query parameters and buffers. libmicrohttpd first gives half of it
+   to the read buffer, which must hold the request line and the headers, and
+   answers 414 or 431 itself when they do not fit; the margin keeps that
+   behind our own, JSON, 414 for a target over GKX_HTTP_TARGET_MAX_BYTES. */
+#define S_CONNECTION_MEMORY (128 * 1024)
+_Static_assert (S_CONNECTION_MEMORY >= 4 * GKX_HTTP_TARGET_MAX_BYTES,
+                "the connection memory must hold the longest request target with room to spare");
 /* Longest method name in a route pattern, with its NUL. */
 #define S_METHOD_BYTES 16
 /* Longest bearer token accepted at open. */
@@ -89,6 +100,8 @@ struct gkx_http {
     char *token;                                /* sodium_malloc'd; NULL for no auth */
     size_t token_len;                           /* bytes in token */
     size_t body_max;                            /* largest body accepted */
+    int body_discard;                           /* bodies of any type are read and dropped */
+    size_t query_max;                           /* most query parameters in a request */
     unsigned port;                              /* bound port */
     pthread_t *workers;                         /* handler threads */
     unsigned workers_count;                     /* handler threads running */
@@ -110,12 +123,20 @@ struct gkx_http_request {
     struct MHD_Connection *connection;          /* libmicrohttpd's connection */
     const char *method;                         /* borrowed from libmicrohttpd */
     const char *path;                           /* raw path, borrowed from libmicrohttpd */
+    char *target;                               /* the request target as sent (path?query) */
+    size_t target_len;                          /* bytes in target */
+    const char *raw_query;                      /* after target's first '?', or "" */
+    int begun;                                  /* the access handler has seen the headers */
+    struct sockaddr_storage client;             /* the client's address */
+    socklen_t client_len;                       /* bytes of client; 0 when unknown */
+    char client_text[INET6_ADDRSTRLEN];         /* the client's address as text, "" when unknown */
     const s_route_t *route;                     /* the matched route */
     char *segments[GKX_HTTP_SEGMENTS_MAX];      /* captured, decoded segments */
     size_t segments_count;                      /* entries in segments */
-    char *query_names[GKX_HTTP_QUERY_MAX];      /* decoded query names */
-    char *query_values[GKX_HTTP_QUERY_MAX];     /* decoded query values */
+    char **query_names;                         /* decoded query names */
+    char **query_values;                        /* decoded query values */
     size_t query_count;                         /* entries in the query arrays */
+    size_t query_cap;                           /* room in the query arrays */
     int query_bad;                              /* a query parameter did not decode */
     uint8_t *body;                              /* received body bytes */
     size_t body_len;                            /* bytes in body */
@@ -413,6 +434,52 @@ s_is_json_type (const char *type)
     return *p == '\0';
 }
 
+/* Returns a new request of connection to self; target is the request
+   target as sent (NULL when unknown). */
+static gkx_http_request_t *
+s_request_new (gkx_http_t *self, struct MHD_Connection *connection, const char *target)
+{
+    gkx_http_request_t *request = gkx_zalloc (sizeof *request);
+    request->server = self;
+    request->connection = connection;
+    request->raw_query = "";
+    if (target) {
+        request->target_len = strlen (target);
+        request->target = gkx_memdup (target, request->target_len + 1);
+        char *mark = strchr (request->target, '?');
+        if (mark) {
+            request->raw_query = mark + 1;
+        }
+    }
+    return request;
+}
+
+/* Copies the client's address into the request, on libmicrohttpd's thread
+   (a handler's worker may not ask libmicrohttpd about the connection). */
+static void
+s_client_note (gkx_http_request_t *request)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (request->connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info ? info->client_addr : NULL;
+    if (!sa) {
+        return;
+    }
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *) sa;
+        memcpy (&request->client, in4, sizeof *in4);
+        request->client_len = sizeof *in4;
+        inet_ntop (AF_INET, &in4->sin_addr, request->client_text, sizeof request->client_text);
+    }
+    else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+        memcpy (&request->client, in6, sizeof *in6);
+        request->client_len = sizeof *in6;
+        inet_ntop (AF_INET6, &in6->sin6_addr, request->client_text,
+                   sizeof request->client_text);
+    }
+}
+
 /* Frees a request and everything it holds. */
 static void
 s_request_destroy (gkx_http_request_t **request_p)
@@ -428,6 +495,9 @@ s_request_destroy (gkx_http_request_t **request_p)
         gkx_free (request->query_names[i]);
         gkx_free (request->query_values[i]);
     }
+    gkx_free (request->query_names);
+    gkx_free (request->query_values);
+    gkx_free (request->target);
     gkx_free (request->body);
     json_decref (request->json);
     json_decref (request->reply);
@@ -588,7 +658,7 @@ s_query_add (void *cls, enum MHD_ValueKind kind, const char *key, const char *va
     gkx_http_request_t *request = cls;
     char *name = NULL;
     char *text = NULL;
-    if (request->query_count == GKX_HTTP_QUERY_MAX
+    if (request->query_count == request->query_cap
         || s_decode (&name, key, strlen (key), 1) != GKX_OK) {
         request->query_bad = 1;
         return MHD_NO;
@@ -609,15 +679,36 @@ static enum MHD_Result
 s_begin (gkx_http_request_t *request)
 {
     gkx_http_t *self = request->server;
-    if (!s_authorised (request) || !s_route (request)) {
+    s_client_note (request);
+    if (!s_authorised (request)) {
         return request->replied ? MHD_YES : MHD_NO;
     }
-    MHD_get_connection_values (request->connection, MHD_GET_ARGUMENT_KIND, s_query_add, request);
+    if (request->target_len > GKX_HTTP_TARGET_MAX_BYTES) {
+        return s_reject (request, MHD_HTTP_URI_TOO_LONG, "uri_too_long", NULL, NULL,
+                         "the request target of %zu bytes is over the limit of %d bytes",
+                         request->target_len, GKX_HTTP_TARGET_MAX_BYTES);
+    }
+    if (!s_route (request)) {
+        return request->replied ? MHD_YES : MHD_NO;
+    }
+    int count = MHD_get_connection_values (request->connection, MHD_GET_ARGUMENT_KIND, NULL,
+                                           NULL);
+    if (count < 0 || (size_t) count > self->query_max) {
+        return s_reject (request, MHD_HTTP_BAD_REQUEST, "bad_query", NULL, NULL,
+                         "the query string has %d parameters, more than the %zu allowed", count,
+                         self->query_max);
+    }
+    if (count > 0) {
+        request->query_cap = (size_t) count;
+        request->query_names = gkx_zalloc (request->query_cap * sizeof *request->query_names);
+        request->query_values = gkx_zalloc (request->query_cap * sizeof *request->query_values);
+        MHD_get_connection_values (request->connection, MHD_GET_ARGUMENT_KIND, s_query_add,
+                                   request);
+    }
     if (request->query_bad) {
         return s_reject (request, MHD_HTTP_BAD_REQUEST, "bad_query", NULL, NULL,
-                         "the query string is badly encoded (a bad %%-escape, NUL, not UTF-8) "
-                         "or has more than %d parameters",
-                         GKX_HTTP_QUERY_MAX);
+                         "the query string is badly encoded (a bad %%-escape, NUL or not "
+                         "UTF-8)");
     }
     const char *length = MHD_lookup_connection_value (request->connection, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -635,7 +726,7 @@ s_begin (gkx_http_request_t *request)
                              errno ? ULLONG_MAX : announced, self->body_max);
         }
     }
-    if (announced > 0 || chunked) {
+    if ((announced > 0 || chunked) && !self->body_discard) {
         const char *type = MHD_lookup_connection_value (request->connection, MHD_HEADER_KIND,
                                                         MHD_HTTP_HEADER_CONTENT_TYPE);
         if (!s_is_json_type (type)) {
@@ -667,6 +758,11 @@ s_receive (gkx_http_request_t *request, const char *data, size_t *size_p)
            close the connection instead of reading on. */
         return MHD_NO;
     }
+    if (self->body_discard) {
+        request->body_len += size;
+        *size_p = 0;
+        return MHD_YES;
+    }
     if (request->body_len + size > request->body_cap) {
         size_t cap = request->body_cap ? request->body_cap : S_BODY_INITIAL_BYTES;
         cap = cap < self->body_max ? cap : self->body_max;
@@ -687,7 +783,7 @@ static enum MHD_Result
 s_finish (gkx_http_request_t *request)
 {
     gkx_http_t *self = request->server;
-    if (request->body_len > 0) {
+    if (request->body_len > 0 && !self->body_discard) {
         const char *type = MHD_lookup_connection_value (request->connection, MHD_HEADER_KIND,
                                                         MHD_HTTP_HEADER_CONTENT_TYPE);
         if (!s_is_json_type (type)) {
@@ -755,7 +851,7 @@ s_run (gkx_http_request_t *request)
 {
     gkx_http_t *self = request->server;
     request->status = MHD_HTTP_OK;
-    if (request->body_len > 0) {
+    if (request->body_len > 0 && !self->body_discard) {
         size_t bad = s_utf8_bad (request->body, request->body_len);
         if (bad != request->body_len) {
             request->reply = gkx_http_error (&request->status, MHD_HTTP_BAD_REQUEST,
@@ -814,12 +910,14 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
     (void) version;
     gkx_http_request_t *request = *con_cls;
     if (!request) {
-        request = gkx_zalloc (sizeof *request);
-        request->server = cls;
-        request->connection = connection;
+        /* s_uri_log made it, unless libmicrohttpd ever skips that call. */
+        request = s_request_new (cls, connection, NULL);
+        *con_cls = request;
+    }
+    if (!request->begun) {
+        request->begun = 1;
         request->method = method;
         request->path = url;
-        *con_cls = request;
         return s_begin (request);
     }
     if (request->replied) {
@@ -853,11 +951,22 @@ s_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
     if (!request) {
         return;
     }
-    if (!request->replied) {
+    /* A request libmicrohttpd refused itself before the headers were in
+       (a bad request line, headers too large) was answered by it. */
+    if (request->begun && !request->replied) {
         atomic_fetch_add_explicit (&self->aborted, 1, memory_order_relaxed);
     }
     s_request_destroy (&request);
     *con_cls = NULL;
+}
+
+/* libmicrohttpd URI log callback, called once per request with the request
+   target as sent, before the query is cut off and split: makes the request,
+   which libmicrohttpd then hands to s_access and s_completed. */
+static void *
+s_uri_log (void *cls, const char *uri, struct MHD_Connection *connection)
+{
+    return s_request_new (cls, connection, uri);
 }
 
 /* libmicrohttpd unescape callback that leaves the URL raw (see the top). */
@@ -1076,6 +1185,8 @@ gkx_http_open (gkx_http_t **self_p, const gkx_http_options_t *options, char *err
     pthread_cond_init (&self->wake, NULL);
     self->user = options->user;
     self->body_max = options->body_max ? options->body_max : GKX_HTTP_BODY_MAX_DEFAULT;
+    self->body_discard = options->body_discard;
+    self->query_max = options->query_max ? options->query_max : GKX_HTTP_QUERY_MAX;
     self->routes = gkx_zalloc ((options->routes_count + 1) * sizeof *self->routes);
     for (size_t i = 0; i < options->routes_count; i++) {
         rc = s_route_compile (&self->routes[i], &options->routes[i], errbuf);
@@ -1141,6 +1252,7 @@ gkx_http_open (gkx_http_t **self_p, const gkx_http_options_t *options, char *err
         MHD_OPTION_CONNECTION_LIMIT, connections,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) S_CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_URI_LOG_CALLBACK, s_uri_log, self,
         MHD_OPTION_UNESCAPE_CALLBACK, s_unescape_none, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_log, self,
         MHD_OPTION_STRICT_FOR_CLIENT, (int) 1,
@@ -1239,6 +1351,36 @@ gkx_http_query (const gkx_http_request_t *request, const char *name)
         }
     }
     return NULL;
+}
+
+const char *
+gkx_http_raw_query (const gkx_http_request_t *request)
+{
+    assert (request);
+    return request->raw_query;
+}
+
+int
+gkx_http_client_addr (const gkx_http_request_t *request, struct sockaddr_storage *out,
+                      socklen_t *len_p)
+{
+    assert (request);
+    assert (out);
+    assert (len_p);
+    if (request->client_len == 0) {
+        return GKX_ENOTFOUND;
+    }
+    memset (out, 0, sizeof *out);
+    memcpy (out, &request->client, request->client_len);
+    *len_p = request->client_len;
+    return GKX_OK;
+}
+
+const char *
+gkx_http_client_text (const gkx_http_request_t *request)
+{
+    assert (request);
+    return request->client_text;
 }
 
 json_t *

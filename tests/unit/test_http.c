@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -37,6 +38,11 @@
 #define S_OVER (2 * 1024 * 1024)
 /* Room for the response headers a case looks at. */
 #define S_HEADERS_BYTES 4096
+/* Room for a URL, past the longest request target the server takes. */
+#define S_URL_BYTES (2 * GKX_HTTP_TARGET_MAX_BYTES)
+/* A postback's largest query: parameters and bytes. */
+#define S_POSTBACK_PARAMS 256
+#define S_POSTBACK_QUERY_BYTES 8192
 
 /* A reply as the test sees it. */
 typedef struct {
@@ -149,6 +155,50 @@ s_teapot (gkx_http_request_t *request, void *user, int *status_p)
     return gkx_http_error (status_p, 418, "teapot", "short and %s", "stout");
 }
 
+/* Handler: GET and POST /v1/raw return the raw query, how many parameters
+   the frame decoded (counted through gkx_http_query for p0, p1, ...), the
+   value of q, whether there was a body, and the client's address. */
+static json_t *
+s_raw (gkx_http_request_t *request, void *user, int *status_p)
+{
+    (void) user;
+    (void) status_p;
+    size_t params = 0;
+    for (;; params++) {
+        char name[32];
+        snprintf (name, sizeof name, "p%zu", params);
+        if (!gkx_http_query (request, name)) {
+            break;
+        }
+    }
+    const char *q = gkx_http_query (request, "q");
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    json_t *client = json_null ();
+    if (gkx_http_client_addr (request, &ss, &len) == GKX_OK) {
+        char text[INET6_ADDRSTRLEN] = "";
+        unsigned port = 0;
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *in4 = (const struct sockaddr_in *) &ss;
+            ck_assert_uint_eq (len, sizeof *in4);
+            inet_ntop (AF_INET, &in4->sin_addr, text, sizeof text);
+            port = ntohs (in4->sin_port);
+        }
+        else {
+            const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &ss;
+            ck_assert_int_eq (ss.ss_family, AF_INET6);
+            ck_assert_uint_eq (len, sizeof *in6);
+            inet_ntop (AF_INET6, &in6->sin6_addr, text, sizeof text);
+            port = ntohs (in6->sin6_port);
+        }
+        client = json_pack ("{s:s, s:i, s:s}", "address", text, "port", (int) port, "text",
+                            gkx_http_client_text (request));
+    }
+    return json_pack ("{s:s, s:i, s:o, s:b, s:o}", "raw", gkx_http_raw_query (request), "params",
+                      (int) params, "q", q ? json_string (q) : json_null (), "body",
+                      gkx_http_body (request) != NULL, "client", client);
+}
+
 /* The test server's routes. */
 static const gkx_http_route_t s_routes[] = {
     {"GET /v1/ping", s_ping},
@@ -160,28 +210,45 @@ static const gkx_http_route_t s_routes[] = {
     {"GET /v1/slow", s_slow},
     {"GET /v1/null", s_null},
     {"GET /v1/teapot", s_teapot},
+    {"GET /v1/raw", s_raw},
+    {"POST /v1/raw", s_raw},
 };
 
 /* The handlers' user pointer. */
 static char s_user[] = "user";
 
-/* Starts a server with the test routes; timeout_s 0 for the default. */
-static gkx_http_t *
-s_start (const char *token, unsigned timeout_s)
+/* Returns the options of a test server with the test routes on address. */
+static gkx_http_options_t
+s_options (const char *address, const char *token, unsigned timeout_s)
 {
     gkx_http_options_t options = {0};
-    options.address = "127.0.0.1:0";
+    options.address = address;
     options.token = token;
     options.routes = s_routes;
     options.routes_count = sizeof s_routes / sizeof s_routes[0];
     options.user = s_user;
     options.body_max = S_LIMIT;
     options.timeout_s = timeout_s;
+    return options;
+}
+
+/* Starts a server with options; fails the test when it cannot. */
+static gkx_http_t *
+s_start_with (const gkx_http_options_t *options)
+{
     gkx_http_t *server = NULL;
     char errbuf[GKX_ERRBUF_BYTES] = "";
-    ck_assert_msg (gkx_http_open (&server, &options, errbuf) == GKX_OK, "open: %s", errbuf);
+    ck_assert_msg (gkx_http_open (&server, options, errbuf) == GKX_OK, "open: %s", errbuf);
     ck_assert_uint_gt (gkx_http_port (server), 0);
     return server;
+}
+
+/* Starts a server with the test routes; timeout_s 0 for the default. */
+static gkx_http_t *
+s_start (const char *token, unsigned timeout_s)
+{
+    gkx_http_options_t options = s_options ("127.0.0.1:0", token, timeout_s);
+    return s_start_with (&options);
 }
 
 /* libcurl write callback: collects the body. */
@@ -211,15 +278,17 @@ s_on_header (char *data, size_t size, size_t count, void *user)
     return len;
 }
 
-/* Returns a new easy handle set up for one request (and its header list in
-   *headers_p, the caller's). */
+/* Returns a new easy handle set up for one request to host (and its header
+   list in *headers_p, the caller's). */
 static CURL *
-s_easy (unsigned port, const s_ask_t *ask, s_reply_t *reply, struct curl_slist **headers_p)
+s_easy_to (const char *host, unsigned port, const s_ask_t *ask, s_reply_t *reply,
+           struct curl_slist **headers_p)
 {
-    char url[1024];
+    char url[S_URL_BYTES];
     char auth[256];
     char type[256];
-    snprintf (url, sizeof url, "http://127.0.0.1:%u%s", port, ask->path);
+    int url_len = snprintf (url, sizeof url, "http://%s:%u%s", host, port, ask->path);
+    ck_assert_int_lt (url_len, (int) sizeof url);
     CURL *curl = curl_easy_init ();
     ck_assert_ptr_nonnull (curl);
     struct curl_slist *headers = NULL;
@@ -254,6 +323,13 @@ s_easy (unsigned port, const s_ask_t *ask, s_reply_t *reply, struct curl_slist *
     return curl;
 }
 
+/* Returns a new easy handle set up for one request to 127.0.0.1. */
+static CURL *
+s_easy (unsigned port, const s_ask_t *ask, s_reply_t *reply, struct curl_slist **headers_p)
+{
+    return s_easy_to ("127.0.0.1", port, ask, reply, headers_p);
+}
+
 /* Reads the result of a finished handle into reply. */
 static void
 s_finish (CURL *curl, CURLcode code, s_reply_t *reply)
@@ -263,16 +339,23 @@ s_finish (CURL *curl, CURLcode code, s_reply_t *reply)
     reply->json = reply->body ? json_loads (reply->body, JSON_DECODE_ANY, NULL) : NULL;
 }
 
-/* Sends one request and waits for the reply. */
+/* Sends one request to host and waits for the reply. */
 static void
-s_ask (unsigned port, const s_ask_t *ask, s_reply_t *reply)
+s_ask_to (const char *host, unsigned port, const s_ask_t *ask, s_reply_t *reply)
 {
     memset (reply, 0, sizeof *reply);
     struct curl_slist *headers = NULL;
-    CURL *curl = s_easy (port, ask, reply, &headers);
+    CURL *curl = s_easy_to (host, port, ask, reply, &headers);
     s_finish (curl, curl_easy_perform (curl), reply);
     curl_easy_cleanup (curl);
     curl_slist_free_all (headers);
+}
+
+/* Sends one request to 127.0.0.1 and waits for the reply. */
+static void
+s_ask (unsigned port, const s_ask_t *ask, s_reply_t *reply)
+{
+    s_ask_to ("127.0.0.1", port, ask, reply);
 }
 
 /* Sends GET path with the right token. */
@@ -921,6 +1004,255 @@ START_TEST (test_stats_count_by_status_class)
 }
 END_TEST
 
+START_TEST (test_raw_query_is_byte_exact)
+{
+    gkx_http_t *server = s_start (S_TOKEN, 0);
+    unsigned port = gkx_http_port (server);
+    /* Escapes keep their case and '+' stays a '+'; a second '?' and '=' in
+       a value, an empty name and a name without value are all kept as
+       sent, while gkx_http_query still decodes. */
+    static const char *const queries[] = {
+        "q=a+b%2Bc%2b%20d&sig=Ab%2F%3D%3d&p0=%E2%82%AC",
+        "q=x?y=z&&=v&flag&p0",
+        "q=%7Eunreserved~-._&redirect=https%3A%2F%2Fexample.com%2F%3Fa%3D1%26b%3D2",
+    };
+    static const char *const decoded[] = {"a b+c+ d", "x?y=z", "~unreserved~-._"};
+    s_reply_t reply;
+    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+        char path[512];
+        snprintf (path, sizeof path, "/v1/raw?%s", queries[i]);
+        s_get (port, path, &reply);
+        ck_assert_msg (reply.status == 200, "%s: %s", path, reply.body);
+        ck_assert_str_eq (json_string_value (json_object_get (reply.json, "raw")), queries[i]);
+        ck_assert_str_eq (json_string_value (json_object_get (reply.json, "q")), decoded[i]);
+        s_reply_free (&reply);
+    }
+    /* No query, or an empty one: "". */
+    s_get (port, "/v1/raw", &reply);
+    ck_assert_int_eq (reply.status, 200);
+    ck_assert_str_eq (json_string_value (json_object_get (reply.json, "raw")), "");
+    s_reply_free (&reply);
+    s_get (port, "/v1/raw?", &reply);
+    ck_assert_int_eq (reply.status, 200);
+    ck_assert_str_eq (json_string_value (json_object_get (reply.json, "raw")), "");
+    s_reply_free (&reply);
+    /* The path's own escapes do not leak into the query. */
+    s_get (port, "/v1/r%61w?q=1", &reply);
+    ck_assert_int_eq (reply.status, 200);
+    ck_assert_str_eq (json_string_value (json_object_get (reply.json, "raw")), "q=1");
+    s_reply_free (&reply);
+    gkx_http_close (&server);
+}
+END_TEST
+
+START_TEST (test_raw_query_of_requests_on_one_connection)
+{
+    /* Two requests on one kept-alive connection each see their own query. */
+    gkx_http_t *server = s_start (NULL, 0);
+    int fd = s_connect (gkx_http_port (server));
+    s_send_text (fd, "GET /v1/raw?first=1%2B1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /v1/raw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    char got[8192];
+    int closed = 0;
+    s_read_until_closed (fd, got, sizeof got, 5000, &closed);
+    close (fd);
+    ck_assert (closed);
+    const char *first = strstr (got, "\"raw\":\"first=1%2B1\"");
+    ck_assert_msg (first != NULL, "%s", got);
+    ck_assert_msg (strstr (first + 1, "\"raw\":\"\""), "%s", got);
+    gkx_http_close (&server);
+}
+END_TEST
+
+/* Appends "p<i>=<value>" parameters to out until count of them (value
+   padded so the whole query has exactly bytes bytes); returns out. */
+static char *
+s_long_query (size_t count, size_t bytes)
+{
+    char *out = calloc (1, bytes + 1);
+    ck_assert_ptr_nonnull (out);
+    size_t len = 0;
+    for (size_t i = 0; i < count; i++) {
+        int n = snprintf (out + len, bytes + 1 - len, "%sp%zu=v%%2B", i ? "&" : "", i);
+        ck_assert_int_gt (n, 0);
+        len += (size_t) n;
+    }
+    ck_assert_uint_le (len, bytes);
+    /* Pad the last value with letters. */
+    memset (out + len, 'x', bytes - len);
+    out[bytes] = '\0';
+    return out;
+}
+
+/* Sends GET /v1/raw?query and checks that it is answered in full. */
+static void
+s_long_query_passes (unsigned port, const char *query, size_t params)
+{
+    size_t len = strlen (query);
+    char *path = malloc (len + 16);
+    ck_assert_ptr_nonnull (path);
+    snprintf (path, len + 16, "/v1/raw?%s", query);
+    s_reply_t reply;
+    s_get (port, path, &reply);
+    ck_assert_msg (reply.status == 200, "status %ld: %.300s", reply.status, reply.body);
+    ck_assert_str_eq (json_string_value (json_object_get (reply.json, "raw")), query);
+    ck_assert_int_eq (json_integer_value (json_object_get (reply.json, "params")), (int) params);
+    s_reply_free (&reply);
+    free (path);
+}
+
+START_TEST (test_long_postback_query_passes_with_query_max)
+{
+    gkx_http_options_t options = s_options ("127.0.0.1:0", NULL, 0);
+    options.query_max = S_POSTBACK_PARAMS;
+    gkx_http_t *server = s_start_with (&options);
+    unsigned port = gkx_http_port (server);
+    /* 200 parameters in 6000 bytes. */
+    char *query = s_long_query (200, 6000);
+    s_long_query_passes (port, query, 200);
+    free (query);
+    /* A postback's limits: 256 parameters in 8192 bytes. */
+    query = s_long_query (S_POSTBACK_PARAMS, S_POSTBACK_QUERY_BYTES);
+    s_long_query_passes (port, query, S_POSTBACK_PARAMS);
+    free (query);
+    /* One more parameter than query_max is refused, naming both counts. */
+    query = s_long_query (S_POSTBACK_PARAMS + 1, S_POSTBACK_QUERY_BYTES);
+    char path[S_POSTBACK_QUERY_BYTES + 16];
+    snprintf (path, sizeof path, "/v1/raw?%s", query);
+    s_reply_t reply;
+    s_get (port, path, &reply);
+    s_assert_error (&reply, 400, "bad_query");
+    ck_assert_str_eq (s_message (&reply),
+                      "the query string has 257 parameters, more than the 256 allowed");
+    s_reply_free (&reply);
+    free (query);
+    gkx_http_close (&server);
+}
+END_TEST
+
+START_TEST (test_query_max_defaults_to_64)
+{
+    gkx_http_t *server = s_start (S_TOKEN, 0);
+    unsigned port = gkx_http_port (server);
+    char *query = s_long_query (GKX_HTTP_QUERY_MAX, 2000);
+    char path[2048];
+    snprintf (path, sizeof path, "/v1/raw?%s", query);
+    free (query);
+    s_reply_t reply;
+    s_get (port, path, &reply);
+    ck_assert_int_eq (reply.status, 200);
+    ck_assert_int_eq (json_integer_value (json_object_get (reply.json, "params")),
+                      GKX_HTTP_QUERY_MAX);
+    s_reply_free (&reply);
+    query = s_long_query (200, 6000);
+    char *long_path = malloc (6100);
+    snprintf (long_path, 6100, "/v1/raw?%s", query);
+    free (query);
+    s_get (port, long_path, &reply);
+    free (long_path);
+    s_assert_error (&reply, 400, "bad_query");
+    ck_assert_str_eq (s_message (&reply),
+                      "the query string has 200 parameters, more than the 64 allowed");
+    s_reply_free (&reply);
+    gkx_http_close (&server);
+}
+END_TEST
+
+START_TEST (test_request_target_over_the_limit_is_414)
+{
+    gkx_http_options_t options = s_options ("127.0.0.1:0", NULL, 0);
+    options.query_max = S_POSTBACK_PARAMS;
+    gkx_http_t *server = s_start_with (&options);
+    unsigned port = gkx_http_port (server);
+    /* A target of exactly the limit is served ("/v1/raw?" is 8 bytes). */
+    char *query = s_long_query (10, GKX_HTTP_TARGET_MAX_BYTES - 8);
+    s_long_query_passes (port, query, 10);
+    free (query);
+    /* One byte more is refused with our own JSON 414. */
+    query = s_long_query (10, GKX_HTTP_TARGET_MAX_BYTES - 7);
+    char *path = malloc (GKX_HTTP_TARGET_MAX_BYTES + 16);
+    snprintf (path, GKX_HTTP_TARGET_MAX_BYTES + 16, "/v1/raw?%s", query);
+    free (query);
+    s_reply_t reply;
+    s_get (port, path, &reply);
+    free (path);
+    s_assert_error (&reply, 414, "uri_too_long");
+    ck_assert_str_eq (s_message (&reply),
+                      "the request target of 16385 bytes is over the limit of 16384 bytes");
+    s_reply_free (&reply);
+    gkx_http_stats_t stats;
+    gkx_http_stats (server, &stats);
+    ck_assert_uint_eq (stats.status_4xx, 1);
+    ck_assert_uint_eq (stats.aborted, 0);
+    gkx_http_close (&server);
+}
+END_TEST
+
+START_TEST (test_client_address_is_loopback)
+{
+    gkx_http_t *server = s_start (S_TOKEN, 0);
+    s_reply_t reply;
+    s_get (gkx_http_port (server), "/v1/raw", &reply);
+    ck_assert_int_eq (reply.status, 200);
+    json_t *client = json_object_get (reply.json, "client");
+    ck_assert_str_eq (json_string_value (json_object_get (client, "address")), "127.0.0.1");
+    ck_assert_str_eq (json_string_value (json_object_get (client, "text")), "127.0.0.1");
+    ck_assert_int_gt (json_integer_value (json_object_get (client, "port")), 0);
+    ck_assert_int_ne (json_integer_value (json_object_get (client, "port")),
+                      (json_int_t) gkx_http_port (server));
+    s_reply_free (&reply);
+    gkx_http_close (&server);
+    /* On IPv6 loopback, where the machine has it. */
+    gkx_http_options_t options = s_options ("[::1]:0", S_TOKEN, 0);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    if (gkx_http_open (&server, &options, errbuf) != GKX_OK) {
+        return;
+    }
+    s_ask_t ask = {"GET", "/v1/raw", S_TOKEN, NULL, NULL, 0, 0};
+    s_ask_to ("[::1]", gkx_http_port (server), &ask, &reply);
+    ck_assert_int_eq (reply.status, 200);
+    client = json_object_get (reply.json, "client");
+    ck_assert_str_eq (json_string_value (json_object_get (client, "address")), "::1");
+    ck_assert_str_eq (json_string_value (json_object_get (client, "text")), "::1");
+    s_reply_free (&reply);
+    gkx_http_close (&server);
+}
+END_TEST
+
+START_TEST (test_body_discard_takes_any_body)
+{
+    gkx_http_options_t options = s_options ("127.0.0.1:0", NULL, 0);
+    options.body_discard = 1;
+    gkx_http_t *server = s_start_with (&options);
+    unsigned port = gkx_http_port (server);
+    /* A form body, as some senders POST a postback: dropped, query kept. */
+    static const char form[] = "click_id=abc&payout=1.50";
+    s_ask_t ask = {"POST", "/v1/raw?q=a%2Bb", NULL, "application/x-www-form-urlencoded", form,
+                   sizeof form - 1, 0};
+    s_reply_t reply;
+    s_ask (port, &ask, &reply);
+    ck_assert_msg (reply.status == 200, "%s", reply.body);
+    ck_assert_str_eq (json_string_value (json_object_get (reply.json, "raw")), "q=a%2Bb");
+    ck_assert (json_is_false (json_object_get (reply.json, "body")));
+    s_reply_free (&reply);
+    /* Chunked, and not UTF-8: dropped too. */
+    s_ask_t chunked = {"POST", "/v1/raw", NULL, "text/plain", "\xff\xfe", 2, 1};
+    s_ask (port, &chunked, &reply);
+    ck_assert_int_eq (reply.status, 200);
+    ck_assert (json_is_false (json_object_get (reply.json, "body")));
+    s_reply_free (&reply);
+    /* The size limit still holds. */
+    char *big = malloc (S_OVER);
+    memset (big, 'a', S_OVER);
+    s_ask_t over = {"POST", "/v1/raw", NULL, "text/plain", big, S_OVER, 0};
+    s_ask (port, &over, &reply);
+    s_assert_error (&reply, 413, "payload_too_large");
+    s_reply_free (&reply);
+    free (big);
+    gkx_http_close (&server);
+}
+END_TEST
+
 /* Tries to open a server; returns the code and leaves the message in errbuf. */
 static int
 s_open_fails (const char *address, const gkx_http_route_t *routes, size_t count, char *errbuf)
@@ -1163,6 +1495,13 @@ main (void)
     tcase_add_test (tc, test_close_waits_for_running_handlers);
     tcase_add_test (tc, test_stats_count_by_status_class);
     tcase_add_test (tc, test_open_refuses_bad_addresses_and_routes);
+    tcase_add_test (tc, test_raw_query_is_byte_exact);
+    tcase_add_test (tc, test_raw_query_of_requests_on_one_connection);
+    tcase_add_test (tc, test_long_postback_query_passes_with_query_max);
+    tcase_add_test (tc, test_query_max_defaults_to_64);
+    tcase_add_test (tc, test_request_target_over_the_limit_is_414);
+    tcase_add_test (tc, test_client_address_is_loopback);
+    tcase_add_test (tc, test_body_discard_takes_any_body);
     tcase_add_test (tc, test_client_calls_the_node);
     tcase_add_test (tc, test_client_prints_the_error_message);
     tcase_add_test (tc, test_client_says_the_node_is_not_running);

@@ -1,0 +1,598 @@
+/*  test_config - tests of a node's configuration file and its postback token.
+    Part of gokart-exchange; MIT licence.
+
+    Each case writes a gkx.conf into a fresh temporary directory and loads
+    it as gkx and gkxd do; refusals check the exact message, which names the
+    file, the line and the key (and never a secret). The files gkx init
+    writes are loaded back for both roles, and the postback token file is
+    created, read again, and refused when others may read it or it is
+    damaged.
+*/
+#include "testutil.h"
+
+#include <gkx/config.h>
+#include <gkx/error.h>
+#include <gkx/kind.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+
+/* The [node] section of an advertiser and of a publisher (2 lines each, so
+   the first key after them is on line 3). */
+#define ADVERTISER "[node]\nrole = advertiser\nname = A\n"
+#define PUBLISHER "[node]\nrole = publisher\nname = P\n"
+/* A webhook secret: whsec_ and the base64 of 32 bytes. */
+#define SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwc2VjcmV0LWtleS0zMg=="
+
+/* A temporary node directory. */
+typedef struct {
+    char dir[PATH_MAX];       /* the directory */
+    char conf[PATH_MAX + 16]; /* its gkx.conf */
+} s_dir_t;
+
+/* Makes a temporary directory. */
+static void
+s_dir_make (s_dir_t *d)
+{
+    gkx_test_tmpdir (d->dir);
+    snprintf (d->conf, sizeof d->conf, "%s/%s", d->dir, GKX_CONFIG_NAME);
+}
+
+/* Writes text as the directory's gkx.conf. */
+static void
+s_conf_write (const s_dir_t *d, const char *text)
+{
+    FILE *file = fopen (d->conf, "w");
+    ck_assert_ptr_nonnull (file);
+    ck_assert_int_eq (fputs (text, file) >= 0, 1);
+    ck_assert_int_eq (fclose (file), 0);
+}
+
+/* Loads text as a configuration; fails the test unless it loads. */
+static gkx_config_t *
+s_load_ok (const s_dir_t *d, const char *text)
+{
+    s_conf_write (d, text);
+    gkx_config_t *config = NULL;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int rc = gkx_config_load (&config, d->dir, errbuf);
+    ck_assert_msg (rc == GKX_OK, "%s: %s", gkx_errname (rc), errbuf);
+    ck_assert_ptr_nonnull (config);
+    return config;
+}
+
+/* Asserts that text is refused with GKX_ECONFIG and the message
+   "DIR/gkx.conf line LINE: REST". */
+static void
+s_load_refused (const s_dir_t *d, const char *text, int line, const char *rest)
+{
+    s_conf_write (d, text);
+    gkx_config_t *config = NULL;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_int_eq (gkx_config_load (&config, d->dir, errbuf), GKX_ECONFIG);
+    ck_assert_ptr_null (config);
+    char expected[GKX_ERRBUF_BYTES + PATH_MAX];
+    snprintf (expected, sizeof expected, "%s line %d: %s", d->conf, line, rest);
+    ck_assert_str_eq (errbuf, expected);
+}
+
+/* Removes the directory and what is in it. */
+static void
+s_dir_remove (const s_dir_t *d)
+{
+    gkx_test_rmtree (d->dir);
+}
+
+START_TEST (test_advertiser_postback_defaults)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    gkx_config_t *config = s_load_ok (&d, ADVERTISER);
+    ck_assert_int_eq (config->role, GKX_ROLE_ADVERTISER);
+    ck_assert_str_eq (config->postback_listen, GKX_CONFIG_DEFAULT_POSTBACK);
+    ck_assert_str_eq (config->postback_listen, "127.0.0.1:7702");
+    ck_assert_str_eq (config->postback_base_url, "http://127.0.0.1:7702/postback");
+    ck_assert_uint_eq (config->allow_from_count, 0);
+    ck_assert_ptr_null (config->webhook_url);
+    ck_assert_ptr_null (config->webhook_secret);
+    gkx_config_destroy (&config);
+    ck_assert_ptr_null (config);
+    gkx_config_destroy (&config);
+    gkx_config_destroy (NULL);
+    /* The default base_url follows listen. */
+    config = s_load_ok (&d, ADVERTISER "[postback]\nlisten = [::1]:9000\n");
+    ck_assert_str_eq (config->postback_listen, "[::1]:9000");
+    ck_assert_str_eq (config->postback_base_url, "http://[::1]:9000/postback");
+    gkx_config_destroy (&config);
+    s_dir_remove (&d);
+}
+END_TEST
+
+START_TEST (test_advertiser_postback_keys)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    gkx_config_t *config =
+        s_load_ok (&d, ADVERTISER "[postback]\n"
+                                  "listen = 0.0.0.0:7802\n"
+                                  "base_url = https://pb.example.com:8443/gkx/postback/\n"
+                                  "allow_from = 10.0.0.0/8 192.168.1.7, 2001:db8::/32\t::1\n");
+    ck_assert_str_eq (config->postback_listen, "0.0.0.0:7802");
+    /* A trailing '/' is dropped: MMP names follow it. */
+    ck_assert_str_eq (config->postback_base_url, "https://pb.example.com:8443/gkx/postback");
+    ck_assert_uint_eq (config->allow_from_count, 4);
+    ck_assert_str_eq (config->allow_from[0], "10.0.0.0/8");
+    ck_assert_str_eq (config->allow_from[1], "192.168.1.7");
+    ck_assert_str_eq (config->allow_from[2], "2001:db8::/32");
+    ck_assert_str_eq (config->allow_from[3], "::1");
+    gkx_config_destroy (&config);
+    /* allow_from lines add up, so a long list can take several; an empty
+       one adds nothing. */
+    config = s_load_ok (&d, ADVERTISER "[postback]\nallow_from = 10.0.0.0/8\nallow_from =\n"
+                                       "allow_from = 192.168.0.0/16,172.16.0.0/12\n");
+    ck_assert_uint_eq (config->allow_from_count, 3);
+    ck_assert_str_eq (config->allow_from[2], "172.16.0.0/12");
+    gkx_config_destroy (&config);
+    config = s_load_ok (&d, ADVERTISER "[postback]\nallow_from =\n");
+    ck_assert_uint_eq (config->allow_from_count, 0);
+    gkx_config_destroy (&config);
+    s_dir_remove (&d);
+}
+END_TEST
+
+START_TEST (test_postback_listen_off)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    gkx_config_t *config = s_load_ok (
+        &d, ADVERTISER "[postback]\nlisten = off\nbase_url = https://pb.example.com/postback\n");
+    ck_assert_ptr_null (config->postback_listen);
+    ck_assert_ptr_null (config->postback_base_url);
+    gkx_config_destroy (&config);
+    s_dir_remove (&d);
+}
+END_TEST
+
+START_TEST (test_bad_postback_listen_is_refused)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    static const char *const bad[] = {
+        "7702",          "localhost", "::1:7702", ":7702", "127.0.0.1:",      "127.0.0.1:65536",
+        "127.0.0.1:77x", "[::1]7702", "[]:7702",  "Off",   "127.0.0.1:123456"};
+    static const char *const why[] = {"must be host:port (or [v6-address]:port)",
+                                      "must be host:port (or [v6-address]:port)",
+                                      "must be host:port (or [v6-address]:port)",
+                                      "must be host:port (or [v6-address]:port)",
+                                      "must end in a port from 0 to 65535",
+                                      "must end in a port from 0 to 65535",
+                                      "must end in a port from 0 to 65535",
+                                      "must be [v6-address]:port",
+                                      "must be [v6-address]:port",
+                                      "must be host:port (or [v6-address]:port)",
+                                      "must end in a port from 0 to 65535"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        char rest[256];
+        snprintf (text, sizeof text, ADVERTISER "[postback]\nlisten = %s\n", bad[i]);
+        snprintf (rest, sizeof rest, "[postback] listen: %s", why[i]);
+        s_load_refused (&d, text, 5, rest);
+    }
+    /* [api] listen follows the same rules. */
+    s_load_refused (&d, ADVERTISER "[api]\nlisten = 8080\n", 5,
+                    "[api] listen: must be host:port (or [v6-address]:port)");
+    /* The two endpoints cannot share an address. */
+    s_load_refused (&d,
+                    ADVERTISER "[api]\nlisten = 127.0.0.1:9000\n"
+                               "[postback]\nlisten = 127.0.0.1:9000\n",
+                    7, "[postback] listen: must differ from [api] listen");
+    s_dir_remove (&d);
+}
+END_TEST
+
+START_TEST (test_bad_base_url_is_refused)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    static const char *const bad[] = {"ftp://pb.example.com/postback",
+                                      "pb.example.com/postback",
+                                      "http://pb.example.com/postback?a=1",
+                                      "http://pb.example.com/postback#top",
+                                      "http:///postback",
+                                      "https://pb.example.com/post back",
+                                      "HTTP://pb.example.com",
+                                      "https://pb.example.com/caf\xc3\xa9"};
+    static const char *const why[] = {
+        "must start with http:// or https://",
+        "must start with http:// or https://",
+        "must not have a ?query (the postback parameters are added to it)",
+        "must not have a #fragment",
+        "has no host after the scheme",
+        "must be printable ASCII without spaces (%-escape the rest)",
+        "must start with http:// or https://",
+        "must be printable ASCII without spaces (%-escape the rest)"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        char rest[256];
+        snprintf (text, sizeof text, ADVERTISER "[postback]\nbase_url = %s\n", bad[i]);
+        snprintf (rest, sizeof rest, "[postback] base_url: %s", why[i]);
+        s_load_refused (&d, text, 5, rest);
+    }
+    s_dir_remove (&d);
+}
+END_TEST
+
+START_TEST (test_bad_allow_from_names_the_word)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    s_load_refused (&d, ADVERTISER "[postback]\nlisten = 127.0.0.1:7702\nallow_from = 10.0.0.1/8\n",
+                    6,
+                    "[postback] allow_from: \"10.0.0.1/8\" has host bits set; did you mean "
+                    "10.0.0.0/8?");
+    s_load_refused (&d, ADVERTISER "[postback]\nallow_from = 192.168.1.7 10.0.0.0/33\n", 5,
+                    "[postback] allow_from: \"10.0.0.0/33\": the prefix length after '/' must be "
+                    "a number from 0 to 32 for IPv4");
+    s_load_refused (&d, ADVERTISER "[postback]\nallow_from = mmp.example.com\n", 5,
+                    "[postback] allow_from: \"mmp.example.com\" is not an IPv4 or IPv6 address");
+    /* At most GKX_CONFIG_LIST_MAX networks, over 5 lines of 13 here. */
+    char text[4096];
+    size_t len = (size_t) snprintf (text, sizeof text, ADVERTISER "[postback]\n");
+    for (int i = 0; i <= GKX_CONFIG_LIST_MAX; i++) {
+        len += (size_t) snprintf (text + len, sizeof text - len, "%s10.0.%d.0/24%s",
+                                 i % 13 == 0 ? "allow_from = " : " ", i, i % 13 == 12 ? "\n" : "");
+    }
+    s_load_refused (&d, text, 9, "[postback] allow_from: more than 64 networks");
+    /* A line longer than inih reads is an error, never a list cut short. */
+    len = (size_t) snprintf (text, sizeof text, ADVERTISER "[postback]\nallow_from =");
+    for (int i = 0; i < 20; i++) {
+        len += (size_t) snprintf (text + len, sizeof text - len, " 10.0.%d.0/24", i);
+    }
+    snprintf (text + len, sizeof text - len, "\nlisten = nope\n");
+    s_load_refused (&d, text, 5,
+                    "longer than 199 characters (a long allow_from can go on several allow_from "
+                    "lines)");
+    /* A line of 199 characters is read whole: its last word is not cut. */
+    size_t start = (size_t) snprintf (text, sizeof text, ADVERTISER "[postback]\n");
+    len = start + (size_t) snprintf (text + start, sizeof text - start, "allow_from =");
+    for (int i = 0; len - start < 180; i++) {
+        len += (size_t) snprintf (text + len, sizeof text - len, " 10.0.%d.0/24", i);
+    }
+    while (len - start < 199 - 4) {
+        text[len++] = ' ';
+    }
+    len += (size_t) snprintf (text + len, sizeof text - len, " ::1");
+    ck_assert_uint_eq (len - start, 199);
+    snprintf (text + len, sizeof text - len, "\n");
+    gkx_config_t *config = s_load_ok (&d, text);
+    ck_assert_str_eq (config->allow_from[config->allow_from_count - 1], "::1");
+    gkx_config_destroy (&config);
+    s_dir_remove (&d);
+}
+END_TEST
+
+START_TEST (test_postback_is_ignored_on_a_publisher)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    gkx_config_t *config = s_load_ok (&d, PUBLISHER "[postback]\nlisten = 127.0.0.1:7702\n"
+                                                    "allow_from = 10.0.0.0/8\n");
+    ck_assert_int_eq (config->role, GKX_ROLE_PUBLISHER);
+    ck_assert_ptr_null (config->postback_listen);
+    ck_assert_ptr_null (config->postback_base_url);
+    ck_assert_uint_eq (config->allow_from_count, 0);
+    gkx_config_destroy (&config);
+    /* Ignored, but still checked: a typo is never silent. */
+    s_load_refused (&d, PUBLISHER "[postback]\nallow_from = 10.0.0.1/8\n", 5,
+                    "[postback] allow_from: \"10.0.0.1/8\" has host bits set; did you mean "
+                    "10.0.0.0/8?");
+    s_load_refused (&d, PUBLISHER "[postback]\nlisten_on = 1\n", 5,
+                    "[postback] listen_on: unknown key");
+    s_dir_remove (&d);
+}
+END_TEST
+
+START_TEST (test_publisher_webhook)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    gkx_config_t *config = s_load_ok (&d, PUBLISHER);
+    ck_assert_ptr_null (config->webhook_url);
+    ck_assert_ptr_null (config->webhook_secret);
+    ck_assert_ptr_null (config->postback_listen);
+    gkx_config_destroy (&config);
+    config = s_load_ok (&d, PUBLISHER "[webhook]\nurl = https://publisher.example/hooks/gkx?k=1\n"
+                                      "secret = " SECRET "\n");
+    ck_assert_str_eq (config->webhook_url, "https://publisher.example/hooks/gkx?k=1");
+    ck_assert_str_eq (config->webhook_secret, SECRET);
+    gkx_config_destroy (&config);
+    /* The smallest and largest keys: 24 and 64 bytes. */
+    uint8_t key[64];
+    memset (key, 7, sizeof key);
+    size_t sizes[] = {24, 64};
+    for (size_t i = 0; i < 2; i++) {
+        char b64[100];
+        sodium_bin2base64 (b64, sizeof b64, key, sizes[i], sodium_base64_VARIANT_ORIGINAL);
+        char text[300];
+        snprintf (text, sizeof text,
+                  PUBLISHER "[webhook]\nurl = http://127.0.0.1:9/h\n"
+                            "secret = whsec_%s\n",
+                  b64);
+        config = s_load_ok (&d, text);
+        ck_assert_ptr_nonnull (config->webhook_secret);
+        gkx_config_destroy (&config);
+    }
+    s_dir_remove (&d);
+}
+END_TEST
+
+START_TEST (test_bad_webhook_is_refused_without_the_secret)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    /* 23 and 65 bytes decode to the wrong size; 67 bytes are refused by the
+       length of their text alone. */
+    uint8_t key[67];
+    memset (key, 9, sizeof key);
+    char b64[3][100];
+    size_t sizes[] = {23, 65, 67};
+    char secrets[3][sizeof b64 + 8];
+    for (size_t i = 0; i < 3; i++) {
+        sodium_bin2base64 (b64[i], sizeof b64[i], key, sizes[i], sodium_base64_VARIANT_ORIGINAL);
+        snprintf (secrets[i], sizeof secrets[i], "whsec_%s", b64[i]);
+    }
+    const char *bad[] = {
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwc2VjcmV0LWtleS0zMg==",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwc2VjcmV0LWtleS0zMg",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw-2VjcmV0LWtleS0zMg==",
+        "whsec_",
+        secrets[0],
+        secrets[1],
+        secrets[2],
+    };
+    static const char *const why[] = {
+        "must be whsec_ followed by the base64 of 24 to 64 random bytes",
+        "what follows whsec_ must be standard base64 (A-Z a-z 0-9 + /, = padding)",
+        "what follows whsec_ must be standard base64 (A-Z a-z 0-9 + /, = padding)",
+        "must decode to 24 to 64 bytes (32 to 88 base64 characters after whsec_)",
+        "must decode to 24 to 64 bytes (32 to 88 base64 characters after whsec_)",
+        "must decode to 24 to 64 bytes (32 to 88 base64 characters after whsec_)",
+        "is longer than the base64 of 64 bytes (at most 88 characters after whsec_)",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[400];
+        char rest[256];
+        snprintf (text, sizeof text,
+                  PUBLISHER "[webhook]\nurl = https://p.example/h\nsecret = %s\n", bad[i]);
+        snprintf (rest, sizeof rest, "[webhook] secret: %s", why[i]);
+        s_load_refused (&d, text, 6, rest);
+    }
+    s_load_refused (&d, PUBLISHER "[webhook]\nurl = mailto:ops@p.example\nsecret = " SECRET "\n", 5,
+                    "[webhook] url: must start with http:// or https://");
+    s_load_refused (&d, PUBLISHER "[webhook]\nurl = https://p.example/h#x\nsecret = " SECRET "\n",
+                    5, "[webhook] url: must not have a #fragment");
+    /* url and secret go together. */
+    s_load_refused (&d, PUBLISHER "[webhook]\nurl = https://p.example/h\n", 5,
+                    "[webhook] url: needs a secret (secret = whsec_...) to sign the deliveries");
+    s_load_refused (&d, PUBLISHER "[webhook]\nsecret = " SECRET "\n", 5,
+                    "[webhook] secret: needs a url to deliver to");
+    s_dir_remove (&d);
+}
+END_TEST
+
+START_TEST (test_webhook_is_ignored_on_an_advertiser)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    gkx_config_t *config =
+        s_load_ok (&d, ADVERTISER "[webhook]\nurl = https://p.example/h\nsecret = " SECRET "\n");
+    ck_assert_ptr_null (config->webhook_url);
+    ck_assert_ptr_null (config->webhook_secret);
+    ck_assert_ptr_nonnull (config->postback_listen);
+    gkx_config_destroy (&config);
+    s_load_refused (&d, ADVERTISER "[webhook]\nurl = https://p.example/h\nsecret = whsec_x\n", 6,
+                    "[webhook] secret: what follows whsec_ must be standard base64 (A-Z a-z 0-9 "
+                    "+ /, = padding)");
+    s_dir_remove (&d);
+}
+END_TEST
+
+/* Returns a new string with the contents of path. */
+static char *
+s_slurp (const char *path)
+{
+    FILE *file = fopen (path, "r");
+    ck_assert_ptr_nonnull (file);
+    char *text = calloc (1, 1 << 16);
+    size_t len = fread (text, 1, (1 << 16) - 1, file);
+    text[len] = '\0';
+    fclose (file);
+    return text;
+}
+
+START_TEST (test_written_files_load_for_both_roles)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    gkx_config_init_t init = {GKX_ROLE_ADVERTISER, "Acme", "ops@acme.test", NULL, NULL};
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_int_eq (gkx_config_write (d.dir, &init, errbuf), GKX_OK);
+    char *text = s_slurp (d.conf);
+    ck_assert_ptr_nonnull (strstr (text, "\n[postback]\n"));
+    ck_assert_ptr_nonnull (strstr (text, "\nlisten = 127.0.0.1:7702\n"));
+    ck_assert_ptr_nonnull (strstr (text, "\n# base_url = "));
+    ck_assert_ptr_nonnull (strstr (text, "\nallow_from =\n"));
+    ck_assert_ptr_null (strstr (text, "webhook"));
+    free (text);
+    gkx_config_t *config = NULL;
+    ck_assert_int_eq (gkx_config_load (&config, d.dir, errbuf), GKX_OK);
+    ck_assert_str_eq (config->postback_listen, "127.0.0.1:7702");
+    ck_assert_str_eq (config->postback_base_url, "http://127.0.0.1:7702/postback");
+    ck_assert_uint_eq (config->allow_from_count, 0);
+    gkx_config_destroy (&config);
+    ck_assert_int_eq (gkx_config_write (d.dir, &init, errbuf), GKX_EEXIST);
+    unlink (d.conf);
+    gkx_config_init_t pub = {GKX_ROLE_PUBLISHER, "Pub", NULL, NULL, NULL};
+    ck_assert_int_eq (gkx_config_write (d.dir, &pub, errbuf), GKX_OK);
+    text = s_slurp (d.conf);
+    ck_assert_ptr_nonnull (strstr (text, "\n# [webhook]\n# url = "));
+    ck_assert_ptr_nonnull (strstr (text, "\n# secret = whsec_"));
+    ck_assert_ptr_null (strstr (text, "[postback]"));
+    free (text);
+    ck_assert_int_eq (gkx_config_load (&config, d.dir, errbuf), GKX_OK);
+    ck_assert_ptr_null (config->webhook_url);
+    ck_assert_ptr_null (config->postback_listen);
+    gkx_config_destroy (&config);
+    s_dir_remove (&d);
+}
+END_TEST
+
+/* Returns the number of entries in dir, without . and .. */
+static int
+s_entries (const char *dir)
+{
+    DIR *handle = opendir (dir);
+    ck_assert_ptr_nonnull (handle);
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir (handle)) != NULL) {
+        count += strcmp (entry->d_name, ".") != 0 && strcmp (entry->d_name, "..") != 0;
+    }
+    closedir (handle);
+    return count;
+}
+
+START_TEST (test_postback_token_is_made_once_and_read_back)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    char path[PATH_MAX + 32];
+    snprintf (path, sizeof path, "%s/%s", d.dir, GKX_POSTBACK_TOKEN_NAME);
+    char token[GKX_POSTBACK_TOKEN_BUF_BYTES];
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    /* Missing, and not to be made. */
+    ck_assert_int_eq (gkx_config_postback_token (d.dir, token, 0, errbuf), GKX_ENOTFOUND);
+    ck_assert_ptr_nonnull (strstr (errbuf, path));
+    ck_assert_ptr_nonnull (strstr (errbuf, "missing"));
+    ck_assert_int_eq (s_entries (d.dir), 0);
+    /* Made: 43 characters of base64url for 32 bytes, mode 0600, a newline. */
+    ck_assert_int_eq (gkx_config_postback_token (d.dir, token, 1, errbuf), GKX_OK);
+    ck_assert_uint_eq (strlen (token), GKX_POSTBACK_TOKEN_CHARS);
+    ck_assert_uint_eq (strspn (token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                      "0123456789-_"),
+                       GKX_POSTBACK_TOKEN_CHARS);
+    uint8_t raw[GKX_POSTBACK_TOKEN_RANDOM_BYTES];
+    size_t raw_len = 0;
+    ck_assert_int_eq (sodium_base642bin (raw, sizeof raw, token, strlen (token), NULL, &raw_len,
+                                         NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+                      0);
+    ck_assert_uint_eq (raw_len, 32);
+    struct stat st;
+    ck_assert_int_eq (stat (path, &st), 0);
+    ck_assert_uint_eq (st.st_mode & 0777, 0600);
+    char *text = s_slurp (path);
+    char line[GKX_POSTBACK_TOKEN_BUF_BYTES + 1];
+    snprintf (line, sizeof line, "%s\n", token);
+    ck_assert_str_eq (text, line);
+    free (text);
+    /* No temporary file is left behind. */
+    ck_assert_int_eq (s_entries (d.dir), 1);
+    /* Read back, and never made again. */
+    char again[GKX_POSTBACK_TOKEN_BUF_BYTES];
+    ck_assert_int_eq (gkx_config_postback_token (d.dir, again, 0, errbuf), GKX_OK);
+    ck_assert_str_eq (again, token);
+    ck_assert_int_eq (gkx_config_postback_token (d.dir, again, 1, errbuf), GKX_OK);
+    ck_assert_str_eq (again, token);
+    /* Another node's token is different. */
+    s_dir_t other;
+    s_dir_make (&other);
+    ck_assert_int_eq (gkx_config_postback_token (other.dir, again, 1, errbuf), GKX_OK);
+    ck_assert_str_ne (again, token);
+    s_dir_remove (&other);
+    s_dir_remove (&d);
+}
+END_TEST
+
+/* Writes text to path with mode. */
+static void
+s_file_write (const char *path, const char *text, mode_t mode)
+{
+    unlink (path);
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL, mode);
+    ck_assert_int_ge (fd, 0);
+    ck_assert_int_eq (write (fd, text, strlen (text)), (ssize_t) strlen (text));
+    close (fd);
+    ck_assert_int_eq (chmod (path, mode), 0);
+}
+
+START_TEST (test_postback_token_file_is_checked)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    char path[PATH_MAX + 32];
+    snprintf (path, sizeof path, "%s/%s", d.dir, GKX_POSTBACK_TOKEN_NAME);
+    char token[GKX_POSTBACK_TOKEN_BUF_BYTES];
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    static const char good[] = "q1Ew7Xz8Jm2pR4tV6yB0cD3fG5hK9nL_sA-uE1iO2wQ";
+    char expected[GKX_ERRBUF_BYTES + PATH_MAX];
+    /* Good, with or without the newline. */
+    s_file_write (path, good, 0600);
+    ck_assert_int_eq (gkx_config_postback_token (d.dir, token, 0, errbuf), GKX_OK);
+    ck_assert_str_eq (token, good);
+    /* Readable by others: refused, and not replaced even with create. */
+    char line[64];
+    snprintf (line, sizeof line, "%s\n", good);
+    s_file_write (path, line, 0644);
+    ck_assert_int_eq (gkx_config_postback_token (d.dir, token, 1, errbuf), GKX_EPERM);
+    snprintf (expected, sizeof expected,
+              "postback token %s: mode 644 lets others read it; chmod 600 it", path);
+    ck_assert_str_eq (errbuf, expected);
+    /* Not a token: too short, too long, a second line, padding, other bytes. */
+    static const char *const damaged[] = {
+        "q1Ew7Xz8Jm2pR4tV6yB0cD3fG5hK9nL_sA-uE1iO2w\n",
+        "q1Ew7Xz8Jm2pR4tV6yB0cD3fG5hK9nL_sA-uE1iO2wQQ\n",
+        "q1Ew7Xz8Jm2pR4tV6yB0cD3fG5hK9nL_sA-uE1iO2wQ\n\n",
+        "q1Ew7Xz8Jm2pR4tV6yB0cD3fG5hK9nL_sA-uE1iO2wQ=\n",
+        "q1Ew7Xz8Jm2pR4tV6yB0cD3fG5hK9nL/sA+uE1iO2wQ\n",
+        "",
+    };
+    snprintf (expected, sizeof expected,
+              "postback token %s: must be one line of 43 base64url characters (delete the file "
+              "to make a new token, then update your MMPs)",
+              path);
+    for (size_t i = 0; i < sizeof damaged / sizeof damaged[0]; i++) {
+        s_file_write (path, damaged[i], 0600);
+        ck_assert_int_eq (gkx_config_postback_token (d.dir, token, 1, errbuf), GKX_EINVAL);
+        ck_assert_str_eq (errbuf, expected);
+    }
+    /* A directory that does not exist. */
+    char missing[PATH_MAX + 32];
+    snprintf (missing, sizeof missing, "%s/nope", d.dir);
+    ck_assert_int_eq (gkx_config_postback_token (missing, token, 1, errbuf), GKX_EIO);
+    s_dir_remove (&d);
+}
+END_TEST
+
+int
+main (void)
+{
+    Suite *s = suite_create ("config");
+    TCase *tc = tcase_create ("config");
+    tcase_add_test (tc, test_advertiser_postback_defaults);
+    tcase_add_test (tc, test_advertiser_postback_keys);
+    tcase_add_test (tc, test_postback_listen_off);
+    tcase_add_test (tc, test_bad_postback_listen_is_refused);
+    tcase_add_test (tc, test_bad_base_url_is_refused);
+    tcase_add_test (tc, test_bad_allow_from_names_the_word);
+    tcase_add_test (tc, test_postback_is_ignored_on_a_publisher);
+    tcase_add_test (tc, test_publisher_webhook);
+    tcase_add_test (tc, test_bad_webhook_is_refused_without_the_secret);
+    tcase_add_test (tc, test_webhook_is_ignored_on_an_advertiser);
+    tcase_add_test (tc, test_written_files_load_for_both_roles);
+    tcase_add_test (tc, test_postback_token_is_made_once_and_read_back);
+    tcase_add_test (tc, test_postback_token_file_is_checked);
+    suite_add_tcase (s, tc);
+    return gkx_test_run (s);
+}
