@@ -80,10 +80,12 @@ typedef enum {
 } gkx_conversion_status_t;
 
 /* The body of a conversion entry. Text fields are NUL-terminated; an empty
-   country, platform or reason is nil in the body, an empty sub value is
-   absent from the "sub" map. */
+   country, platform or reason and a click_time of 0 are nil in the body, an
+   empty sub value is absent from the "sub" map. */
 typedef struct {
     char click_id[GKX_CONVERSION_CLICK_ID_MAX + 1];  /* the publisher's click id */
+    uint64_t click_time;                             /* the click's time, Unix seconds, or 0
+                                                        when unknown; not after time */
     char country[3];                                 /* ISO 3166-1 alpha-2, or "" */
     char currency[4];                                /* ISO 4217: the offer's */
     uint8_t dedupe[GKX_CONVERSION_DEDUPE_BYTES];     /* gkx_postback_dedupe_key */
@@ -119,6 +121,7 @@ typedef struct {
     int64_t budget_total;       /* micro-units, or GKX_CONVERSION_NONE */
     int manual;                 /* conversion_policy.approval is "manual" */
     uint32_t hold_days;         /* conversion_policy.hold_days */
+    uint32_t click_window_days; /* attribution.click_window_days */
 } gkx_conversion_terms_t;
 
 /* The periods a time falls in, as integers that compare equal exactly when
@@ -132,7 +135,9 @@ typedef struct {
 /* The conversions already counted in a conversion's causal past: those
    whose status there is approved or pending. Counts and payout sums are
    for the periods of the conversion being decided; sums saturate at
-   INT64_MAX, which is above every budget. */
+   INT64_MAX, which is above every budget. paused_since comes from the same
+   causal past: the offer's status_hlc there (gkx_merge_offer_at), as Unix
+   seconds gkx_hlc_ms (hlc) / 1000. */
 typedef struct {
     gkx_conversion_periods_t periods; /* periods of the conversion being decided */
     uint64_t day_count;               /* counted conversions in its UTC day */
@@ -142,6 +147,10 @@ typedef struct {
     int64_t day_payout;               /* their payouts in its UTC day, micro-units */
     int64_t month_payout;             /* ... in its UTC month */
     int64_t total_payout;             /* ... ever */
+    uint64_t paused_since;            /* Unix seconds at which the status in force in the
+                                         causal past was written (hlc milliseconds / 1000,
+                                         that is (hlc >> 16) / 1000); 0 when unknown or set
+                                         by the genesis. Init sets 0; callers set it */
 } gkx_conversion_counters_t;
 
 /* What the postback says about one conversion; borrowed for the call. */
@@ -150,6 +159,7 @@ typedef struct {
     const char *country;    /* ISO 3166-1 alpha-2, or NULL when unknown */
     const char *platform;   /* ios, android, web, other, or NULL when unknown */
     uint64_t time;          /* event time, Unix seconds */
+    uint64_t click_time;    /* the attributed click's time, Unix seconds, or 0 when unknown */
     int mmp_rejected;       /* whether the MMP rejected it (fraud, validation) */
     const char *mmp_reason; /* the MMP's reason when it rejected, or NULL (or "") for none */
     int has_revenue;        /* whether revenue is known */
@@ -181,8 +191,9 @@ int gkx_conversion_status_parse (const char *text, int *status_p) GKX_NODISCARD;
 /* Validates a conversion and writes its canonical body into a new buffer
    in *body_p (caller frees with gkx_free) of *len_p bytes. Returns GKX_OK,
    or GKX_EINVAL with errbuf naming the field, e.g.
-   `conversion.country: "XX" is not an ISO 3166-1 country code`; the
-   outputs are set only on success. */
+   `conversion.country: "XX" is not an ISO 3166-1 country code` or
+   `conversion.click_time: must not be after conversion.time`; the outputs
+   are set only on success. */
 int gkx_conversion_encode (uint8_t **body_p, size_t *len_p,
                            const gkx_conversion_t *conversion,
                            char *errbuf) GKX_NODISCARD;
@@ -220,7 +231,7 @@ int gkx_conversion_day_parse (uint64_t *day_p, const char *text, char *errbuf) G
 void gkx_conversion_terms_read (gkx_conversion_terms_t *terms, const gkx_offer_t *offer);
 
 /* Starts counters for deciding a conversion at time: zero counts, the
-   periods of time. */
+   periods of time, paused_since 0 (the caller sets it). */
 void gkx_conversion_counters_init (gkx_conversion_counters_t *self, uint64_t time);
 
 /* Adds one conversion of the causal past, with its status there (after the
@@ -237,12 +248,17 @@ void gkx_conversion_counters_add (gkx_conversion_counters_t *self, uint64_t time
    100 rounded down to the micro-unit, or 0 when revenue is unknown. Status,
    first rule that holds: rejected "mmp: TEXT" (or "mmp" without a text)
    when the MMP rejected it;
-   rejected "paused" when the offer is paused; rejected "expired" outside
+   rejected "paused" when the offer is paused, unless the click came before
+   the pause and the event within the click window (facts->click_time is
+   known, click_time < counters->paused_since, and time <= click_time +
+   attribution.click_window_days days), in which case the pause does not
+   decide and the rules below do; rejected "expired" outside
    the schedule; rejected "cap" when a daily, weekly, monthly or total cap
    is already reached; rejected "budget" when the payout would take a daily,
    monthly or total budget over; pending (no reason) under manual approval;
    else approved (no reason). Returns GKX_OK, or GKX_EINVAL with errbuf for
-   invalid facts; *decision is written only on success. */
+   invalid facts (a click_time, when known, must be a valid time not after
+   time); *decision is written only on success. */
 int gkx_conversion_decide (gkx_conversion_decision_t *decision, const gkx_offer_t *offer,
                            const gkx_conversion_counters_t *counters,
                            const gkx_conversion_facts_t *facts, char *errbuf) GKX_NODISCARD;
@@ -250,7 +266,9 @@ int gkx_conversion_decide (gkx_conversion_decision_t *decision, const gkx_offer_
 /* Checks, on the publisher's side, a decoded conversion (counters
    initialised for its time) against the same rules: its currency is the
    offer's, and status, reason and payout are what gkx_conversion_decide
-   gives with the MMP's verdict read from the reason ("mmp" or "mmp: TEXT").
+   gives with the MMP's verdict read from the reason ("mmp" or "mmp: TEXT")
+   and the click time read from the body (the caller sets the counters'
+   paused_since as the advertiser did, from the same causal past).
    The advertiser's revenue is not shared, so for a revshare offer the
    written payout is taken as given (and still counts against budgets).
    Returns GKX_OK, or GKX_EPOLICY with errbuf naming the first field that

@@ -114,6 +114,15 @@ size_t gkx_merge_size (const gkx_merge_t *self);
    gkx_merge_destroy. */
 const gkx_offer_t *gkx_merge_offer (gkx_merge_t *self);
 
+/* Returns the hybrid clock of the entry whose operation gave the current
+   offer's "status" its value: the edit's own hlc, or for an accepted
+   proposal the accepting answer's hlc (the key the operation took in the
+   fold). A later set to the value already in force does not move it, so
+   for a paused offer it is when the pause began. 0 while the genesis's
+   status is in force. The conversion rules read it, as whole seconds
+   (gkx_hlc_ms / 1000), for gkx_conversion_counters_t's paused_since. */
+uint64_t gkx_merge_status_hlc (gkx_merge_t *self);
+
 /* Writes into *offer_p (the caller's: gkx_offer_destroy) the offer as it
    stands after folding only the entries inside a causal cut: the
    advertiser's entries with seq <= advertiser_seq and the publisher's
@@ -122,11 +131,13 @@ const gkx_offer_t *gkx_merge_offer (gkx_merge_t *self);
    position and seen_seq give the cut. The fold has the same order and
    rules as gkx_merge_offer (policy rejections; a proposal counts only when
    it and its accept are both inside), so the result equals the offer of a
-   state holding only those entries. Costs a fold from the genesis over
-   every held entry, O(n) with n = gkx_merge_size, each call; the state and
-   its current offer are left as they were. Returns GKX_OK. */
+   state holding only those entries. When status_hlc_p is not NULL it
+   receives what gkx_merge_status_hlc would give for that state. Costs a
+   fold from the genesis over every held entry, O(n) with n =
+   gkx_merge_size, each call; the state and its current offer are left as
+   they were. Returns GKX_OK. */
 int gkx_merge_offer_at (gkx_merge_t *self, uint64_t advertiser_seq, uint64_t publisher_seq,
-                        gkx_offer_t **offer_p) GKX_NODISCARD;
+                        gkx_offer_t **offer_p, uint64_t *status_hlc_p) GKX_NODISCARD;
 
 /* Writes the state digest: BLAKE2b-256 of the canonical msgpack of the
    current offer, and optionally its lowercase hex (hex may be NULL). */

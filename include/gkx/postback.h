@@ -4,7 +4,8 @@
     An advertiser's node learns of conversions from its mobile measurement
     partner (MMP) by HTTP postback: a GET whose query string carries the
     click id the publisher's click brought, the MMP's transaction or install
-    id, the event, revenue, time, country, platform and sub-parameters. Each
+    id, the event, revenue, time, the attributed click's time, country,
+    platform and sub-parameters. Each
     MMP fills a URL template with its own macros ({clickid} for AppsFlyer,
     {label} for Adjust, ${(name)!} for Branch, ...). This module holds one
     template per MMP (appsflyer, adjust, branch, singular, kochava) plus a
@@ -69,7 +70,10 @@ extern "C" {
 /* What a template parameter carries. A template names the query parameter
    and the MMP macro for each role it supports (gkx_postback_param and
    gkx_postback_macro); parameters without a macro are not printed in the
-   URL but are read when the MMP appends them (AppsFlyer's is_rejected). */
+   URL but are read when the MMP appends them (AppsFlyer's is_rejected).
+   The values are only indexes of the templates and the order in which
+   gkx_postback_url prints the parameters; nothing stores or sends them,
+   so a role may be inserted where its parameter reads best. */
 typedef enum {
     GKX_POSTBACK_CLICK_ID = 0,   /* the publisher's click id (required) */
     GKX_POSTBACK_TXID,           /* the MMP's transaction or install id (required) */
@@ -77,6 +81,7 @@ typedef enum {
     GKX_POSTBACK_ACTIVITY,       /* the activity kind (Adjust): event when none, rejection */
     GKX_POSTBACK_TIME,           /* the event time */
     GKX_POSTBACK_TIME_ALT,       /* a second time (install time) used when TIME is absent */
+    GKX_POSTBACK_CLICK_TIME,     /* the time of the attributed click */
     GKX_POSTBACK_REVENUE,        /* the advertiser's revenue, a decimal */
     GKX_POSTBACK_CURRENCY,       /* the revenue's ISO 4217 currency */
     GKX_POSTBACK_PAYOUT,         /* a payout that overrides the offer's, a decimal */
@@ -110,6 +115,7 @@ typedef struct {
     bool has_payout;        /* whether payout_micros holds a value */
     int64_t payout_micros;  /* payout override in micro-units */
     int64_t time;           /* event time in Unix seconds, 0 when absent */
+    int64_t click_time;     /* the attributed click's time in Unix seconds, 0 when absent */
     char country[GKX_POSTBACK_COUNTRY_BYTES]; /* upper case, "" when absent */
     const char *platform;   /* "ios", "android", "web", "other", or NULL */
     char *sub[GKX_POSTBACK_SUBS]; /* sub1..sub5, NULL when absent */
@@ -178,8 +184,10 @@ char *gkx_postback_url (const char *mmp, const char *base_url, const char *short
      missing or empty required parameter (p, t, click id, transaction id,
      event), an unreplaced macro in one, or a malformed value: click id
      (printable ASCII without spaces), revenue and payout (decimals with at
-     most 6 decimals, not negative, at most one billion), time (Unix seconds
-     or milliseconds, ISO 8601, from 2000 to 9999), currency (three letters),
+     most 6 decimals, not negative, at most one billion), time and click
+     time (Unix seconds or milliseconds, ISO 8601, from 2000 to 9999; the
+     click time is not compared with the event time here, see
+     docs/postbacks.md section 7), currency (three letters),
      country (two letters), event name (1 to 64 of A-Z a-z 0-9 _ . : -),
      short id or token, rejection flag.
    *out is written only on success; it then owns its strings and the caller

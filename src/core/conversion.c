@@ -58,7 +58,7 @@
 #define S_YEAR_MIN 2000
 #define S_YEAR_MAX 9999
 /* Keys of a conversion body, in canonical (bytewise) order. */
-#define S_CONVERSION_KEYS 11
+#define S_CONVERSION_KEYS 12
 /* Keys of a status change body. */
 #define S_CHANGE_KEYS 3
 
@@ -76,6 +76,7 @@ static const char *const s_platform_words[] = {"ios", "android", "web", "other",
 /* Fields of a conversion body, in canonical key order. */
 typedef enum {
     S_F_CLICK_ID = 0,
+    S_F_CLICK_TIME,
     S_F_COUNTRY,
     S_F_CURRENCY,
     S_F_DEDUPE,
@@ -90,8 +91,8 @@ typedef enum {
 
 /* Keys of a conversion body in canonical order, indexed by s_field_t. */
 static const char *const s_keys[S_CONVERSION_KEYS] = {
-    "click_id", "country", "currency", "dedupe", "event", "payout",
-    "platform", "reason", "status", "sub", "time",
+    "click_id", "click_time", "country", "currency", "dedupe", "event",
+    "payout",   "platform",   "reason",  "status",   "sub",    "time",
 };
 
 /* Keys of the "sub" map, indexed like gkx_conversion_t's sub. */
@@ -468,6 +469,18 @@ s_check_time (uint64_t time, const char *path, int code, char *errbuf)
     return GKX_OK;
 }
 
+/* Checks that a known click time (0: unknown) is not after the event: the
+   click window is counted from the click, so a click after its own
+   conversion would be a clock error that could stretch the window. */
+static int
+s_check_click_order (uint64_t click_time, uint64_t time, const char *path, int code, char *errbuf)
+{
+    if (click_time > time) {
+        return gkx_fail (errbuf, code, "%s: must not be after conversion.time", path);
+    }
+    return GKX_OK;
+}
+
 /* Checks that the reason fits the status: none when approved, one when
    rejected. */
 static int
@@ -497,6 +510,9 @@ s_check_conversion (const gkx_conversion_t *c, int code, char *errbuf)
     char path[GKX_ERRBUF_BYTES];
     int rc = s_check_click_id (c->click_id, s_len (c->click_id, sizeof (c->click_id)),
                                "conversion.click_id", code, errbuf);
+    if (!rc && c->click_time != 0) {
+        rc = s_check_time (c->click_time, "conversion.click_time", code, errbuf);
+    }
     size_t len = s_len (c->country, sizeof (c->country));
     if (!rc && len > 0) {
         rc = s_check_country (c->country, len, "conversion.country", code, errbuf);
@@ -534,6 +550,9 @@ s_check_conversion (const gkx_conversion_t *c, int code, char *errbuf)
     }
     if (!rc) {
         rc = s_check_time (c->time, "conversion.time", code, errbuf);
+    }
+    if (!rc) {
+        rc = s_check_click_order (c->click_time, c->time, "conversion.click_time", code, errbuf);
     }
     if (!rc) {
         rc = s_check_reason_fits (c->status, reason_len, "conversion.reason", code, errbuf);
@@ -627,6 +646,13 @@ gkx_conversion_encode (uint8_t **body_p, size_t *len_p, const gkx_conversion_t *
     msgpack_pack_map (&pk, S_CONVERSION_KEYS);
     gkx_codec_pack_cstr (&pk, s_keys[S_F_CLICK_ID]);
     gkx_codec_pack_cstr (&pk, c->click_id);
+    gkx_codec_pack_cstr (&pk, s_keys[S_F_CLICK_TIME]);
+    if (c->click_time) {
+        msgpack_pack_uint64 (&pk, c->click_time);
+    }
+    else {
+        msgpack_pack_nil (&pk);
+    }
     gkx_codec_pack_cstr (&pk, s_keys[S_F_COUNTRY]);
     s_pack_cstr_or_nil (&pk, c->country);
     gkx_codec_pack_cstr (&pk, s_keys[S_F_CURRENCY]);
@@ -808,6 +834,18 @@ s_decode_conversion (gkx_conversion_t *c, const msgpack_object *root, char *errb
             s_copy (c->click_id, sizeof (c->click_id), text, len);
         }
     }
+    if (!rc && v[S_F_CLICK_TIME]->type != MSGPACK_OBJECT_NIL) {
+        /* nil is the one encoding of an unknown click time, so 0 is refused
+           as a time like any other out of range */
+        if (v[S_F_CLICK_TIME]->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            rc = gkx_fail (errbuf, GKX_EBODY,
+                           "conversion.click_time: must be a non-negative integer or nil");
+        }
+        else {
+            c->click_time = v[S_F_CLICK_TIME]->via.u64;
+            rc = s_check_time (c->click_time, "conversion.click_time", GKX_EBODY, errbuf);
+        }
+    }
     if (!rc) {
         rc = s_decode_text (v[S_F_COUNTRY], true, s_check_country, c->country,
                             sizeof (c->country), "conversion.country", errbuf);
@@ -869,6 +907,10 @@ s_decode_conversion (gkx_conversion_t *c, const msgpack_object *root, char *errb
     }
     if (!rc) {
         rc = s_check_time (c->time, "conversion.time", GKX_EBODY, errbuf);
+    }
+    if (!rc) {
+        rc = s_check_click_order (c->click_time, c->time, "conversion.click_time", GKX_EBODY,
+                                  errbuf);
     }
     if (!rc) {
         rc = s_check_reason_fits (c->status, strlen (c->reason), "conversion.reason",
@@ -1037,6 +1079,7 @@ gkx_conversion_terms_read (gkx_conversion_terms_t *terms, const gkx_offer_t *off
     const msgpack_object *policy = gkx_codec_map_get (&root, "conversion_policy");
     terms->manual = s_term_is (gkx_codec_map_get (policy, "approval"), "manual");
     terms->hold_days = (uint32_t) s_term_int (&root, "conversion_policy", "hold_days");
+    terms->click_window_days = (uint32_t) s_term_int (&root, "attribution", "click_window_days");
     msgpack_zone_destroy (&zone);
     gkx_free (bytes);
 }
@@ -1102,10 +1145,24 @@ s_revshare (int64_t revenue, int64_t percent)
     return whole * percent + rest * percent / S_PERCENT_DIVISOR;
 }
 
+/* Whether the click came before the pause and the event within the click
+   window: the pause did not stop that click, and what it brings within the
+   window the offer promised still converts. A click time or a pause time
+   that is unknown (0) never qualifies; a click in the very second the
+   pause was written does not either, since the order inside that second
+   is not known. */
+static bool
+s_is_before_pause (const gkx_conversion_terms_t *t, const gkx_conversion_counters_t *n,
+                   uint64_t time, uint64_t click_time)
+{
+    uint64_t window = (uint64_t) t->click_window_days * GKX_CONVERSION_DAY_SECONDS;
+    return click_time != 0 && click_time < n->paused_since && time <= click_time + window;
+}
+
 /* Applies the status rules in their order of precedence. */
 static void
 s_decide (gkx_conversion_decision_t *d, const gkx_conversion_terms_t *t,
-          const gkx_conversion_counters_t *n, uint64_t time, bool mmp_rejected,
+          const gkx_conversion_counters_t *n, uint64_t time, uint64_t click_time, bool mmp_rejected,
           const char *mmp_reason, int64_t payout)
 {
     const char *reason = NULL;
@@ -1121,7 +1178,7 @@ s_decide (gkx_conversion_decision_t *d, const gkx_conversion_terms_t *t,
         snprintf (d->reason, sizeof (d->reason), "%s", GKX_CONVERSION_REASON_MMP);
         return;
     }
-    if (t->paused) {
+    if (t->paused && !s_is_before_pause (t, n, time, click_time)) {
         reason = GKX_CONVERSION_REASON_PAUSED;
     }
     else if ((t->schedule_end != GKX_CONVERSION_NONE && (uint64_t) t->schedule_end < time)
@@ -1167,6 +1224,13 @@ s_check_facts (const gkx_conversion_facts_t *f, char *errbuf)
     if (!rc) {
         rc = s_check_time (f->time, "conversion.time", GKX_EINVAL, errbuf);
     }
+    if (!rc && f->click_time != 0) {
+        rc = s_check_time (f->click_time, "conversion.click_time", GKX_EINVAL, errbuf);
+    }
+    if (!rc) {
+        rc = s_check_click_order (f->click_time, f->time, "conversion.click_time", GKX_EINVAL,
+                                  errbuf);
+    }
     size_t room = GKX_CONVERSION_REASON_MAX - strlen (GKX_CONVERSION_REASON_MMP_PREFIX);
     if (!rc && f->mmp_rejected && f->mmp_reason && f->mmp_reason[0]
         && !s_is_line (f->mmp_reason, strlen (f->mmp_reason), room)) {
@@ -1210,7 +1274,7 @@ gkx_conversion_decide (gkx_conversion_decision_t *decision, const gkx_offer_t *o
     if (terms.revshare) {
         payout = facts->has_revenue ? s_revshare (facts->revenue, payout) : 0;
     }
-    s_decide (decision, &terms, counters, facts->time, facts->mmp_rejected != 0,
+    s_decide (decision, &terms, counters, facts->time, facts->click_time, facts->mmp_rejected != 0,
               facts->mmp_reason, payout);
     return GKX_OK;
 }
@@ -1261,7 +1325,7 @@ gkx_conversion_verify (const gkx_conversion_t *conversion, const gkx_offer_t *of
                                    c->platform[0] ? c->platform : NULL);
     }
     gkx_conversion_decision_t d;
-    s_decide (&d, &terms, counters, c->time, mmp_rejected, mmp_reason, payout);
+    s_decide (&d, &terms, counters, c->time, c->click_time, mmp_rejected, mmp_reason, payout);
     if (d.status != c->status || strcmp (d.reason, c->reason) != 0) {
         char written[GKX_ERRBUF_BYTES / 2];
         char expected[GKX_ERRBUF_BYTES / 2];

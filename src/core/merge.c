@@ -36,6 +36,8 @@
 #define S_POLICY_MAX 128
 /* Bytes of an ISO 8601 time with milliseconds, with room for 5-digit years. */
 #define S_TIME_BYTES 40
+/* The offer's status field, whose writer gkx_merge_status_hlc reports. */
+#define S_STATUS_PATH "status"
 
 /* Who may change a field. */
 typedef enum {
@@ -173,6 +175,8 @@ struct gkx_merge {
     size_t proposal_alloc;
     /* register or element ("path\x1fkey") -> index of its last applied record */
     json_t *writers;
+    /* hlc of the entry that gave "status" its current value; 0 for the genesis's */
+    uint64_t status_hlc;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -608,6 +612,7 @@ s_derived_clear (gkx_merge_t *self)
     gkx_offer_destroy (&self->offer);
     json_decref (self->writers);
     self->writers = NULL;
+    self->status_hlc = 0;
 }
 
 /* Appends a zeroed record and returns it. */
@@ -656,6 +661,12 @@ s_fold_op (gkx_merge_t *self, size_t source, size_t writer, size_t index, long p
     if (rc) {
         rec->reason = gkx_strdup (why);
         return;
+    }
+    /* a set to the value already in force is a write, but the status did
+       not change then: keeping the earlier hlc keeps a pause's start where
+       it was, which is what the conversion rules ask of it */
+    if (strcmp (info.path, S_STATUS_PATH) == 0 && !json_equal (rec->old_value, rec->new_value)) {
+        self->status_hlc = self->entries[writer].hlc;
     }
     char target[2 * GKX_ERRBUF_BYTES];
     snprintf (target, sizeof (target), "%s\x1f%s", info.path, info.key ? info.key : "");
@@ -946,9 +957,17 @@ gkx_merge_offer (gkx_merge_t *self)
     return self->offer;
 }
 
+uint64_t
+gkx_merge_status_hlc (gkx_merge_t *self)
+{
+    assert (self);
+    s_ensure (self);
+    return self->status_hlc;
+}
+
 int
 gkx_merge_offer_at (gkx_merge_t *self, uint64_t advertiser_seq, uint64_t publisher_seq,
-                    gkx_offer_t **offer_p)
+                    gkx_offer_t **offer_p, uint64_t *status_hlc_p)
 {
     assert (self && offer_p);
     /* the fold runs on a scratch state that borrows the genesis, rules and
@@ -963,6 +982,7 @@ gkx_merge_offer_at (gkx_merge_t *self, uint64_t advertiser_seq, uint64_t publish
     scratch.proposals = NULL;
     scratch.proposal_count = 0;
     scratch.proposal_alloc = 0;
+    scratch.status_hlc = 0;
     const uint64_t cut[2] = {advertiser_seq, publisher_seq};
     for (size_t i = 0; i < self->count; i++) {
         const s_entry_t *e = &self->entries[i];
@@ -972,6 +992,9 @@ gkx_merge_offer_at (gkx_merge_t *self, uint64_t advertiser_seq, uint64_t publish
     }
     *offer_p = scratch.offer;
     scratch.offer = NULL;
+    if (status_hlc_p) {
+        *status_hlc_p = scratch.status_hlc;
+    }
     s_derived_clear (&scratch);
     gkx_free (scratch.records);
     gkx_free (scratch.proposals);

@@ -87,6 +87,7 @@ static const s_template_t s_templates[] = {
             [GKX_POSTBACK_EVENT] = {"event_name", "{event_name}"},
             [GKX_POSTBACK_TIME] = {"event_time", "{event_time}"},
             [GKX_POSTBACK_TIME_ALT] = {"install_unix_ts", "{install_unix_ts}"},
+            [GKX_POSTBACK_CLICK_TIME] = {"attributed_touch_time", "{attributed_touch_time}"},
             [GKX_POSTBACK_REVENUE] = {"event_revenue", "{event_revenue}"},
             [GKX_POSTBACK_CURRENCY] = {"event_revenue_currency", "{event_revenue_currency}"},
             [GKX_POSTBACK_COUNTRY] = {"country_code", "{country_code}"},
@@ -113,6 +114,7 @@ static const s_template_t s_templates[] = {
             [GKX_POSTBACK_EVENT] = {"event_name", "{event_name}"},
             [GKX_POSTBACK_ACTIVITY] = {"activity_kind", "{activity_kind}"},
             [GKX_POSTBACK_TIME] = {"created_at", "{created_at}"},
+            [GKX_POSTBACK_CLICK_TIME] = {"click_time", "{click_time}"},
             [GKX_POSTBACK_REVENUE] = {"revenue_usd", "{revenue_usd}"},
             [GKX_POSTBACK_COUNTRY] = {"country", "{country}"},
             [GKX_POSTBACK_PLATFORM] = {"os_name", "{os_name}"},
@@ -131,6 +133,8 @@ static const s_template_t s_templates[] = {
             [GKX_POSTBACK_TXID] = {"event_id", "${(id)!}"},
             [GKX_POSTBACK_EVENT] = {"event", "${(name)!}"},
             [GKX_POSTBACK_TIME] = {"timestamp", "${(event_timestamp)!}"},
+            [GKX_POSTBACK_CLICK_TIME] = {"click_timestamp",
+                                         "${(last_attributed_touch_timestamp)!}"},
             [GKX_POSTBACK_REVENUE] = {"revenue", "${(event_data_revenue)!}"},
             [GKX_POSTBACK_CURRENCY] = {"currency", "${(event_data_currency)!}"},
             [GKX_POSTBACK_COUNTRY] = {"country", "${(user_data_geo_country_code)!}"},
@@ -149,6 +153,7 @@ static const s_template_t s_templates[] = {
             [GKX_POSTBACK_TXID] = {"singular_click_id", "{CLID}"},
             [GKX_POSTBACK_EVENT] = {"event", "{EVTNAME}"},
             [GKX_POSTBACK_TIME] = {"timestamp", "{UTCM}"},
+            [GKX_POSTBACK_CLICK_TIME] = {"click_time", "{click_utc_timestamp}"},
             [GKX_POSTBACK_REVENUE] = {"amount", "{AMOUNT}"},
             [GKX_POSTBACK_REJECTED] = {"rejected", NULL},
             [GKX_POSTBACK_REASON] = {"reason", NULL},
@@ -164,6 +169,7 @@ static const s_template_t s_templates[] = {
             [GKX_POSTBACK_CLICK_ID] = {"click_id", "{click_id}"},
             [GKX_POSTBACK_TXID] = {"kochava_device_id", "{kochava_device_id}"},
             [GKX_POSTBACK_EVENT] = {"event_name", "{event_name}"},
+            [GKX_POSTBACK_CLICK_TIME] = {"click_date", "{click_date}"},
             [GKX_POSTBACK_REVENUE] = {"revenue", "{revenue}"},
             [GKX_POSTBACK_CURRENCY] = {"currency", "{currency}"},
             [GKX_POSTBACK_COUNTRY] = {"country", "{country}"},
@@ -182,6 +188,7 @@ static const s_template_t s_templates[] = {
             [GKX_POSTBACK_TXID] = {"txid", "{txid}"},
             [GKX_POSTBACK_EVENT] = {"event", "{event}"},
             [GKX_POSTBACK_TIME] = {"time", "{time}"},
+            [GKX_POSTBACK_CLICK_TIME] = {"click_time", "{click_time}"},
             [GKX_POSTBACK_REVENUE] = {"revenue", "{revenue}"},
             [GKX_POSTBACK_CURRENCY] = {"currency", "{currency}"},
             [GKX_POSTBACK_PAYOUT] = {"payout", "{payout}"},
@@ -1160,7 +1167,11 @@ s_time (int64_t *secs_p, const char *param, const char *text, char *errbuf)
     return GKX_OK;
 }
 
-/* Reads the time: TIME, else TIME_ALT; each one sent must be well formed. */
+/* Reads the time: TIME, else TIME_ALT; each one sent must be well formed.
+   Then the attributed click's time, by the same rules. It is not compared
+   with the event time: the two often come from different clocks (the
+   MMP's server for the click, the device for an install), and refusing
+   the postback would lose the conversion, since MMPs do not retry a 4xx. */
 static int
 s_map_time (s_ctx_t *ctx, char *errbuf)
 {
@@ -1178,6 +1189,11 @@ s_map_time (s_ctx_t *ctx, char *errbuf)
         if (ctx->res->time == 0) {
             ctx->res->time = secs;
         }
+    }
+    const s_pair_t *click = s_optional (ctx, GKX_POSTBACK_CLICK_TIME);
+    if (click) {
+        return s_time (&ctx->res->click_time, ctx->tpl->slots[GKX_POSTBACK_CLICK_TIME].param,
+                       click->value, errbuf);
     }
     return GKX_OK;
 }

@@ -88,6 +88,7 @@ static void
 s_assert_conversion_eq (const gkx_conversion_t *a, const gkx_conversion_t *b)
 {
     ck_assert_str_eq (a->click_id, b->click_id);
+    ck_assert_uint_eq (a->click_time, b->click_time);
     ck_assert_str_eq (a->country, b->country);
     ck_assert_str_eq (a->currency, b->currency);
     ck_assert_mem_eq (a->dedupe, b->dedupe, sizeof (a->dedupe));
@@ -131,8 +132,9 @@ START_TEST (test_conversion_round_trip_and_golden_bytes)
     char err[GKX_ERRBUF_BYTES] = "";
     ck_assert_int_eq (gkx_conversion_encode (&body, &len, &c, err), GKX_OK);
     char *hex = s_hex (body, len);
-    ck_assert_str_eq (hex, "8b"
+    ck_assert_str_eq (hex, "8c"
                            "a8636c69636b5f6964a5636c6b2d31"           /* click_id */
+                           "aa636c69636b5f74696d65c0"                 /* click_time */
                            "a7636f756e747279a25553"                   /* country */
                            "a863757272656e6379a3555344"               /* currency */
                            "a6646564757065c41074a58fc3d3a4dd60875a357fa1a5b99b"
@@ -164,6 +166,45 @@ START_TEST (test_conversion_round_trip_and_golden_bytes)
     ck_assert_int_eq (gkx_conversion_encode (&body, &len, &c, err), GKX_OK);
     ck_assert_int_eq (gkx_conversion_decode (&back, body, len, err), GKX_OK);
     s_assert_conversion_eq (&back, &c);
+    gkx_free (body);
+}
+END_TEST
+
+START_TEST (test_conversion_click_time_round_trip)
+{
+    char err[GKX_ERRBUF_BYTES] = "";
+    uint8_t *body = NULL;
+    size_t len = 0;
+    gkx_conversion_t back;
+    /* a click a day before the event: a uint in the body, right after click_id */
+    gkx_conversion_t c = s_conversion ();
+    c.click_time = T0 - DAY;
+    ck_assert_int_eq (gkx_conversion_encode (&body, &len, &c, err), GKX_OK);
+    char *hex = s_hex (body, 32);
+    ck_assert_str_eq (hex, "8ca8636c69636b5f6964a5636c6b2d31aa636c69636b5f74696d65ce6b0cca90");
+    gkx_free (hex);
+    memset (&back, 0xee, sizeof (back));
+    ck_assert_int_eq (gkx_conversion_decode (&back, body, len, err), GKX_OK);
+    s_assert_conversion_eq (&back, &c);
+    ck_assert_uint_eq (back.click_time, T0 - DAY);
+    gkx_free (body);
+    /* the click in the event's own second, and the first second accepted */
+    c.click_time = T0;
+    ck_assert_int_eq (gkx_conversion_encode (&body, &len, &c, err), GKX_OK);
+    ck_assert_int_eq (gkx_conversion_decode (&back, body, len, err), GKX_OK);
+    ck_assert_uint_eq (back.click_time, T0);
+    gkx_free (body);
+    c.click_time = GKX_CONVERSION_TIME_MIN;
+    ck_assert_int_eq (gkx_conversion_encode (&body, &len, &c, err), GKX_OK);
+    ck_assert_int_eq (gkx_conversion_decode (&back, body, len, err), GKX_OK);
+    ck_assert_uint_eq (back.click_time, GKX_CONVERSION_TIME_MIN);
+    gkx_free (body);
+    /* unknown: nil, decoded as 0 */
+    c.click_time = 0;
+    ck_assert_int_eq (gkx_conversion_encode (&body, &len, &c, err), GKX_OK);
+    memset (&back, 0xee, sizeof (back));
+    ck_assert_int_eq (gkx_conversion_decode (&back, body, len, err), GKX_OK);
+    ck_assert_uint_eq (back.click_time, 0);
     gkx_free (body);
 }
 END_TEST
@@ -245,6 +286,7 @@ typedef struct {
 /* The base conversion body as key/values, sorted. */
 static const s_kv_t s_base_body[] = {
     {"click_id", {V_STR, "clk-1", NULL, 0}},
+    {"click_time", {V_NIL, NULL, NULL, 0}},
     {"country", {V_STR, "US", NULL, 0}},
     {"currency", {V_STR, "USD", NULL, 0}},
     {"dedupe", {V_BIN, NULL, NULL, 16}},
@@ -391,6 +433,26 @@ static const s_reject_t s_conversion_rejects[] = {
      "conversion.click_id: must be 1 to 128 printable ASCII characters without spaces"},
     {"click_id", C_SET, STR ("caf\xc3\xa9"), GKX_EBODY,
      "conversion.click_id: must be 1 to 128 printable ASCII characters without spaces"},
+    {"click_time", C_SET, INT ((int64_t) T0), GKX_OK, ""},
+    {"click_time", C_SET, INT (946684800), GKX_OK, ""},
+    {"click_time", C_DEL, NOVAL, GKX_EBODY, "conversion.click_time: is required"},
+    {"click_time", C_SET, INT (0), GKX_EBODY,
+     "conversion.click_time: must be a time from 2000-01-01T00:00:00Z to "
+     "9999-12-31T23:59:59Z"},
+    {"click_time", C_SET, INT (946684799), GKX_EBODY,
+     "conversion.click_time: must be a time from 2000-01-01T00:00:00Z to "
+     "9999-12-31T23:59:59Z"},
+    {"click_time", C_SET, INT (253402300800LL), GKX_EBODY,
+     "conversion.click_time: must be a time from 2000-01-01T00:00:00Z to "
+     "9999-12-31T23:59:59Z"},
+    {"click_time", C_SET, INT ((int64_t) T0 + 1), GKX_EBODY,
+     "conversion.click_time: must not be after conversion.time"},
+    {"click_time", C_SET, INT (-5), GKX_EBODY,
+     "conversion.click_time: must be a non-negative integer or nil"},
+    {"click_time", C_SET, STR ("2026-12-01T00:00:00Z"), GKX_EBODY,
+     "conversion.click_time: must be a non-negative integer or nil"},
+    {"click_time", C_SET, {V_FLOAT, NULL, NULL, 0}, GKX_EBODY,
+     "conversion.click_time: floats are not allowed in signed data"},
     {"country", C_SET, STR ("XX"), GKX_EBODY,
      "conversion.country: \"XX\" is not an ISO 3166-1 country code"},
     {"country", C_SET, STR ("us"), GKX_EBODY,
@@ -553,7 +615,7 @@ START_TEST (test_decode_rejects_non_canonical_msgpack)
     ck_assert_int_eq (gkx_conversion_encode (&body, &len, &c, err), GKX_OK);
 
     ck_assert_int_eq (gkx_conversion_decode (&c, body, len - 1, err), GKX_EBODY);
-    ck_assert_str_eq (err, "conversion: truncated at byte 162");
+    ck_assert_str_eq (err, "conversion: truncated at byte 174");
     uint8_t *longer = gkx_zalloc (len + 1);
     memcpy (longer, body, len);
     ck_assert_int_eq (gkx_conversion_decode (&c, longer, len + 1, err), GKX_EBODY);
@@ -642,6 +704,15 @@ START_TEST (test_encode_rejects)
     ck_assert_int_eq (gkx_conversion_encode (&body, &len, &c, err), GKX_EINVAL);
     ck_assert_str_eq (err, "conversion.time: must be a time from 2000-01-01T00:00:00Z to "
                            "9999-12-31T23:59:59Z");
+    c = s_conversion ();
+    c.click_time = 5;
+    ck_assert_int_eq (gkx_conversion_encode (&body, &len, &c, err), GKX_EINVAL);
+    ck_assert_str_eq (err, "conversion.click_time: must be a time from 2000-01-01T00:00:00Z to "
+                           "9999-12-31T23:59:59Z");
+    c = s_conversion ();
+    c.click_time = c.time + 1;
+    ck_assert_int_eq (gkx_conversion_encode (&body, &len, &c, err), GKX_EINVAL);
+    ck_assert_str_eq (err, "conversion.click_time: must not be after conversion.time");
     ck_assert_str_eq ((char *) body, "unchanged");
     ck_assert_uint_eq (len, 7);
 
@@ -782,6 +853,7 @@ START_TEST (test_terms_read)
     ck_assert_int_eq (t.budget_monthly, GKX_CONVERSION_NONE);
     ck_assert_int_eq (t.manual, 0);
     ck_assert_uint_eq (t.hold_days, 0);
+    ck_assert_uint_eq (t.click_window_days, 7);
     gkx_offer_destroy (&offer);
     offer = s_offer ("status=paused", "payout.model=revshare", "payout.amount=30",
                      "payout.events-=purchase", "payout.rules=null", "payout.currency=EUR",
@@ -789,7 +861,7 @@ START_TEST (test_terms_read)
                      "caps.daily=1", "caps.weekly=2", "caps.monthly=3", "caps.total=4",
                      "budget.daily=5.00", "budget.monthly=6.000001", "budget.total=7",
                      "conversion_policy.approval=manual", "conversion_policy.hold_days=7",
-                     NULL);
+                     "attribution.click_window_days=30", NULL);
     gkx_conversion_terms_read (&t, offer);
     ck_assert_int_eq (t.paused, 1);
     ck_assert_int_eq (t.revshare, 1);
@@ -805,6 +877,7 @@ START_TEST (test_terms_read)
     ck_assert_int_eq (t.budget_total, 7 * M);
     ck_assert_int_eq (t.manual, 1);
     ck_assert_uint_eq (t.hold_days, 7);
+    ck_assert_uint_eq (t.click_window_days, 30);
     gkx_offer_destroy (&offer);
 }
 END_TEST
@@ -812,8 +885,11 @@ END_TEST
 START_TEST (test_counters)
 {
     gkx_conversion_counters_t n;
+    memset (&n, 0x5a, sizeof (n));
     /* deciding a conversion on Tuesday 2026-12-01 */
     gkx_conversion_counters_init (&n, DEC1 + 100);
+    ck_assert_uint_eq (n.paused_since, 0);
+    ck_assert_uint_eq (n.total_count, 0);
     gkx_conversion_counters_add (&n, DEC1, GKX_CONVERSION_APPROVED, 1 * M);
     gkx_conversion_counters_add (&n, DEC1 + DAY - 1, GKX_CONVERSION_PENDING, 2 * M);
     gkx_conversion_counters_add (&n, DEC1 + 50, GKX_CONVERSION_REJECTED, 100 * M);
@@ -1163,6 +1239,16 @@ START_TEST (test_decide_rejects_bad_facts)
     ck_assert_str_eq (err, "conversion.time: must be a time from 2000-01-01T00:00:00Z to "
                            "9999-12-31T23:59:59Z");
     f = s_facts ();
+    f.click_time = 5;
+    ck_assert_int_eq (gkx_conversion_decide (&d, offer, &n, &f, err), GKX_EINVAL);
+    ck_assert_str_eq (err, "conversion.click_time: must be a time from 2000-01-01T00:00:00Z to "
+                           "9999-12-31T23:59:59Z");
+    f = s_facts ();
+    f.click_time = T0 + 1;
+    ck_assert_int_eq (gkx_conversion_decide (&d, offer, &n, &f, err), GKX_EINVAL);
+    ck_assert_str_eq (err, "conversion.click_time: must not be after conversion.time");
+    ck_assert_mem_eq (&d, &untouched, sizeof (d));
+    f = s_facts ();
     f.mmp_rejected = 1;
     f.mmp_reason = "bad\nline";
     ck_assert_int_eq (gkx_conversion_decide (&d, offer, &n, &f, err), GKX_EINVAL);
@@ -1202,6 +1288,7 @@ s_written (const gkx_offer_t *offer, const gkx_conversion_counters_t *n,
     snprintf (c.country, sizeof (c.country), "%s", f->country ? f->country : "");
     snprintf (c.platform, sizeof (c.platform), "%s", f->platform ? f->platform : "");
     c.time = f->time;
+    c.click_time = f->click_time;
     c.status = d.status;
     c.payout = d.payout;
     snprintf (c.reason, sizeof (c.reason), "%s", d.reason);
@@ -1276,6 +1363,139 @@ START_TEST (test_verify)
     ck_assert_int_eq (gkx_conversion_verify (&c, offer, &n, err), GKX_EPOLICY);
     ck_assert_str_eq (err, "conversion.status: approved written, the terms give rejected "
                            "\"budget\"");
+    gkx_offer_destroy (&offer);
+}
+END_TEST
+
+/* Decides facts with counters whose only content is paused_since, checks
+   the outcome, and checks that the publisher's verification of what the
+   advertiser would write agrees, from the same causal past. */
+static void
+s_expect_paused (const gkx_offer_t *offer, const gkx_conversion_facts_t *f, uint64_t paused_since,
+                 int status, const char *reason)
+{
+    gkx_conversion_counters_t n;
+    gkx_conversion_counters_init (&n, f->time);
+    n.paused_since = paused_since;
+    gkx_conversion_decision_t d;
+    char err[GKX_ERRBUF_BYTES] = "";
+    ck_assert_msg (gkx_conversion_decide (&d, offer, &n, f, err) == GKX_OK, "%s", err);
+    ck_assert_str_eq (gkx_conversion_status_name (d.status), gkx_conversion_status_name (status));
+    ck_assert_str_eq (d.reason, reason);
+    gkx_conversion_t c = s_written (offer, &n, f);
+    ck_assert_msg (gkx_conversion_verify (&c, offer, &n, err) == GKX_OK, "%s", err);
+    /* the body carries the click time the publisher's check reads */
+    uint8_t *body = NULL;
+    size_t len = 0;
+    ck_assert_msg (gkx_conversion_encode (&body, &len, &c, err) == GKX_OK, "%s", err);
+    gkx_conversion_t back;
+    ck_assert_msg (gkx_conversion_decode (&back, body, len, err) == GKX_OK, "%s", err);
+    ck_assert_msg (gkx_conversion_verify (&back, offer, &n, err) == GKX_OK, "%s", err);
+    gkx_free (body);
+}
+
+/* A pause written after the click does not reject what the click brings
+   within the click window; everything else about a paused offer is as
+   before. Pause at T0 - 1 day; the default window is 7 days. */
+START_TEST (test_decide_paused_click_before_pause)
+{
+    const uint64_t pause = T0 - DAY;
+    gkx_offer_t *offer = s_offer ("status=paused", NULL);
+    gkx_conversion_facts_t f = s_facts ();
+    /* click before the pause, event within the window: the other rules decide */
+    f.click_time = T0 - 2 * DAY;
+    s_expect_paused (offer, &f, pause, GKX_CONVERSION_APPROVED, "");
+    f.click_time = pause - 1;
+    s_expect_paused (offer, &f, pause, GKX_CONVERSION_APPROVED, "");
+    /* the window includes its last second: event exactly 7 days after the click */
+    f.click_time = T0 - 7 * DAY;
+    s_expect_paused (offer, &f, pause, GKX_CONVERSION_APPROVED, "");
+    /* click before the pause, event one second past the window */
+    f.click_time = T0 - 7 * DAY - 1;
+    s_expect_paused (offer, &f, pause, GKX_CONVERSION_REJECTED, "paused");
+    /* click after the pause, or in the second it was written */
+    f.click_time = pause + 10;
+    s_expect_paused (offer, &f, pause, GKX_CONVERSION_REJECTED, "paused");
+    f.click_time = pause;
+    s_expect_paused (offer, &f, pause, GKX_CONVERSION_REJECTED, "paused");
+    /* no click time */
+    f.click_time = 0;
+    s_expect_paused (offer, &f, pause, GKX_CONVERSION_REJECTED, "paused");
+    /* paused by the genesis, or a pause time not known: nothing is before it */
+    f.click_time = T0 - 2 * DAY;
+    s_expect_paused (offer, &f, 0, GKX_CONVERSION_REJECTED, "paused");
+    /* the MMP's verdict still comes first */
+    f.mmp_rejected = 1;
+    f.mmp_reason = "bots";
+    s_expect_paused (offer, &f, pause, GKX_CONVERSION_REJECTED, "mmp: bots");
+    f.mmp_rejected = 0;
+    f.mmp_reason = NULL;
+    gkx_offer_destroy (&offer);
+
+    /* the window is the offer's attribution.click_window_days */
+    offer = s_offer ("status=paused", "attribution.click_window_days=2", NULL);
+    f.click_time = T0 - 2 * DAY;
+    s_expect_paused (offer, &f, pause, GKX_CONVERSION_APPROVED, "");
+    f.click_time = T0 - 2 * DAY - 1;
+    s_expect_paused (offer, &f, pause, GKX_CONVERSION_REJECTED, "paused");
+    gkx_offer_destroy (&offer);
+
+    /* past the pause, the schedule, caps, budgets and manual approval decide */
+    f.click_time = T0 - 2 * DAY;
+    offer = s_offer ("status=paused", "schedule.end=2026-11-30T00:00:00Z", NULL);
+    s_expect_paused (offer, &f, pause, GKX_CONVERSION_REJECTED, "expired");
+    gkx_offer_destroy (&offer);
+    offer = s_offer ("status=paused", "caps.daily=0", NULL);
+    s_expect_paused (offer, &f, pause, GKX_CONVERSION_REJECTED, "cap");
+    gkx_offer_destroy (&offer);
+    offer = s_offer ("status=paused", "budget.total=1.00", NULL);
+    s_expect_paused (offer, &f, pause, GKX_CONVERSION_REJECTED, "budget");
+    gkx_offer_destroy (&offer);
+    offer = s_offer ("status=paused", "conversion_policy.approval=manual", NULL);
+    s_expect_paused (offer, &f, pause, GKX_CONVERSION_PENDING, "");
+    gkx_offer_destroy (&offer);
+
+    /* an active offer ignores both times */
+    offer = s_offer (NULL);
+    f.click_time = T0;
+    s_expect_paused (offer, &f, T0 - 8 * DAY, GKX_CONVERSION_APPROVED, "");
+    f.click_time = 0;
+    s_expect_paused (offer, &f, 0, GKX_CONVERSION_APPROVED, "");
+    gkx_offer_destroy (&offer);
+}
+END_TEST
+
+/* The publisher catches a paused offer's conversion written the wrong way
+   round, whichever way it is. */
+START_TEST (test_verify_paused_click_time)
+{
+    gkx_offer_t *offer = s_offer ("status=paused", NULL);
+    gkx_conversion_counters_t n;
+    gkx_conversion_counters_init (&n, T0);
+    n.paused_since = T0 - DAY;
+    gkx_conversion_facts_t f = s_facts ();
+    char err[GKX_ERRBUF_BYTES] = "";
+    /* a click after the pause written as approved */
+    f.click_time = T0 - 1;
+    gkx_conversion_t c = s_written (offer, &n, &f);
+    ck_assert_str_eq (c.reason, "paused");
+    c.status = GKX_CONVERSION_APPROVED;
+    c.reason[0] = '\0';
+    ck_assert_int_eq (gkx_conversion_verify (&c, offer, &n, err), GKX_EPOLICY);
+    ck_assert_str_eq (err, "conversion.status: approved written, the terms give rejected "
+                           "\"paused\"");
+    /* the same body with its click moved before the pause is fine */
+    c.click_time = T0 - 2 * DAY;
+    ck_assert_int_eq (gkx_conversion_verify (&c, offer, &n, err), GKX_OK);
+    /* a click before the pause written as paused */
+    c.status = GKX_CONVERSION_REJECTED;
+    snprintf (c.reason, sizeof (c.reason), "paused");
+    ck_assert_int_eq (gkx_conversion_verify (&c, offer, &n, err), GKX_EPOLICY);
+    ck_assert_str_eq (err, "conversion.status: rejected \"paused\" written, the terms give "
+                           "approved");
+    /* and without a click time it is paused again */
+    c.click_time = 0;
+    ck_assert_int_eq (gkx_conversion_verify (&c, offer, &n, err), GKX_OK);
     gkx_offer_destroy (&offer);
 }
 END_TEST
@@ -1374,6 +1594,7 @@ main (void)
     Suite *suite = suite_create ("conversion");
     TCase *tc = tcase_create ("bodies");
     tcase_add_test (tc, test_conversion_round_trip_and_golden_bytes);
+    tcase_add_test (tc, test_conversion_click_time_round_trip);
     tcase_add_test (tc, test_change_round_trip_and_golden_bytes);
     tcase_add_loop_test (tc, test_conversion_decode_rejects, 0, (int) S_CONVERSION_REJECT_COUNT);
     tcase_add_loop_test (tc, test_change_decode_rejects, 0, (int) S_CHANGE_REJECT_COUNT);
@@ -1397,6 +1618,8 @@ main (void)
     tcase_add_test (tc, test_decide_manual_approval);
     tcase_add_test (tc, test_decide_rejects_bad_facts);
     tcase_add_test (tc, test_verify);
+    tcase_add_test (tc, test_decide_paused_click_before_pause);
+    tcase_add_test (tc, test_verify_paused_click_time);
     suite_add_tcase (suite, tc);
     tc = tcase_create ("status");
     tcase_add_test (tc, test_transitions);

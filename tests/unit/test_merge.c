@@ -730,7 +730,7 @@ s_expect_at (gkx_merge_t *merge, uint64_t adv_seq, uint64_t pub_seq, const char 
              const char *leaf, const char *want)
 {
     gkx_offer_t *offer = NULL;
-    ck_assert_int_eq (gkx_merge_offer_at (merge, adv_seq, pub_seq, &offer), GKX_OK);
+    ck_assert_int_eq (gkx_merge_offer_at (merge, adv_seq, pub_seq, &offer, NULL), GKX_OK);
     json_t *json = gkx_offer_to_json (offer);
     json_t *v = group ? json_object_get (json_object_get (json, group), leaf)
                       : json_object_get (json, leaf);
@@ -749,7 +749,9 @@ static void
 s_expect_at_current (gkx_merge_t *merge, uint64_t adv_seq, uint64_t pub_seq)
 {
     gkx_offer_t *offer = NULL;
-    ck_assert_int_eq (gkx_merge_offer_at (merge, adv_seq, pub_seq, &offer), GKX_OK);
+    uint64_t status_hlc = 1;
+    ck_assert_int_eq (gkx_merge_offer_at (merge, adv_seq, pub_seq, &offer, &status_hlc), GKX_OK);
+    ck_assert_uint_eq (status_hlc, gkx_merge_status_hlc (merge));
     char *at = s_offer_hex (offer);
     char *now = s_offer_hex (gkx_merge_offer (merge));
     ck_assert_str_eq (at, now);
@@ -827,6 +829,102 @@ START_TEST (test_offer_at_proposals)
     s_expect_at_current (m, 2, 2);
     gkx_merge_destroy (&m);
     s_free_entries (e, 4);
+}
+END_TEST
+
+/* The status's writer: the edit that changed it, at the cut asked for;
+   0 while the genesis's status is in force. */
+START_TEST (test_status_hlc_edits)
+{
+    t_entry_t e[5] = {
+        s_ops_entry (GKX_KIND_EDIT, GKX_ROLE_ADVERTISER, 1, 0, s_hlc (1000, 0),
+                     "payout.amount=3.00"),
+        s_ops_entry (GKX_KIND_EDIT, GKX_ROLE_ADVERTISER, 2, 0, s_hlc (2000, 3), "status=paused"),
+        /* pausing a paused offer again: the pause still began at 2000 */
+        s_ops_entry (GKX_KIND_EDIT, GKX_ROLE_ADVERTISER, 3, 0, s_hlc (3000, 0),
+                     "status=paused\nname=Again"),
+        s_ops_entry (GKX_KIND_EDIT, GKX_ROLE_PUBLISHER, 1, 3, s_hlc (4000, 0), "status=active"),
+        s_ops_entry (GKX_KIND_EDIT, GKX_ROLE_ADVERTISER, 4, 1, s_hlc (5000, 1), "status=paused"),
+    };
+    static const size_t order[] = {4, 2, 0, 3, 1};
+    gkx_merge_t *m = s_replay (NULL, e, order, 5);
+    ck_assert_uint_eq (gkx_merge_status_hlc (m), s_hlc (5000, 1));
+    s_expect_field (m, NULL, "status", "\"paused\"");
+    static const struct {
+        uint64_t adv;
+        uint64_t pub;
+        uint64_t want;
+    } cuts[] = {
+        {0, 0, 0},
+        {1, 0, 0},
+        {2, 0, (2000ULL << 16) | 3},
+        {3, 0, (2000ULL << 16) | 3},
+        {3, 1, 4000ULL << 16},
+        {4, 1, (5000ULL << 16) | 1},
+        /* the advertiser's last pause without the publisher's resume */
+        {4, 0, (2000ULL << 16) | 3},
+    };
+    for (size_t i = 0; i < sizeof (cuts) / sizeof (cuts[0]); i++) {
+        gkx_offer_t *offer = NULL;
+        uint64_t got = UINT64_MAX;
+        ck_assert_int_eq (gkx_merge_offer_at (m, cuts[i].adv, cuts[i].pub, &offer, &got), GKX_OK);
+        if (got != cuts[i].want) {
+            ck_abort_msg ("cut (%" PRIu64 ", %" PRIu64 "): status hlc %" PRIu64 ", want %" PRIu64,
+                          cuts[i].adv, cuts[i].pub, got, cuts[i].want);
+        }
+        gkx_offer_destroy (&offer);
+    }
+    /* a cut beyond everything is the current state; a NULL out-parameter is fine */
+    s_expect_at_current (m, UINT64_MAX, UINT64_MAX);
+    gkx_offer_t *offer = NULL;
+    ck_assert_int_eq (gkx_merge_offer_at (m, 2, 0, &offer, NULL), GKX_OK);
+    gkx_offer_destroy (&offer);
+    /* reading cuts leaves the current value alone */
+    ck_assert_uint_eq (gkx_merge_status_hlc (m), s_hlc (5000, 1));
+    gkx_merge_destroy (&m);
+    s_free_entries (e, 5);
+}
+END_TEST
+
+/* A fresh state reports the genesis's status (0); an edit the policy
+   rejects does not count; an accepted proposal's status change takes the
+   accept's hlc, and a state rebuilt from its serialisation agrees. */
+START_TEST (test_status_hlc_policy_and_proposals)
+{
+    gkx_merge_t *fresh = s_open (NULL);
+    ck_assert_uint_eq (gkx_merge_status_hlc (fresh), 0);
+    gkx_merge_destroy (&fresh);
+
+    const char *policy = "{\"status\": \"propose\"}";
+    t_entry_t e[3];
+    /* refused by the policy: status changes only by an accepted proposal */
+    e[0] = s_ops_entry (GKX_KIND_EDIT, GKX_ROLE_ADVERTISER, 1, 0, s_hlc (100, 0), "status=paused");
+    e[1] = s_ops_entry (GKX_KIND_PROPOSE, GKX_ROLE_ADVERTISER, 2, 0, s_hlc (200, 0),
+                        "status=paused");
+    e[2] = s_answer_entry (GKX_ROLE_PUBLISHER, 1, 2, s_hlc (300, 7), GKX_MERGE_ACCEPT, e[1].hash);
+    static const size_t order[] = {2, 0, 1};
+    gkx_merge_t *m = s_replay (policy, e, order, 3);
+    s_expect_field (m, NULL, "status", "\"paused\"");
+    ck_assert_uint_eq (gkx_merge_status_hlc (m), s_hlc (300, 7));
+    uint64_t at = UINT64_MAX;
+    gkx_offer_t *offer = NULL;
+    /* the proposal without its accept, and the rejected edit: still the genesis's */
+    ck_assert_int_eq (gkx_merge_offer_at (m, 2, 0, &offer, &at), GKX_OK);
+    ck_assert_uint_eq (at, 0);
+    gkx_offer_destroy (&offer);
+    s_expect_at_current (m, 2, 1);
+
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    char err[GKX_ERRBUF_BYTES] = "";
+    gkx_merge_encode (m, &bytes, &len);
+    gkx_merge_t *back = NULL;
+    ck_assert_int_eq (gkx_merge_decode (&back, bytes, len, err), GKX_OK);
+    ck_assert_uint_eq (gkx_merge_status_hlc (back), s_hlc (300, 7));
+    gkx_merge_destroy (&back);
+    gkx_free (bytes);
+    gkx_merge_destroy (&m);
+    s_free_entries (e, 3);
 }
 END_TEST
 
@@ -1062,7 +1160,8 @@ START_TEST (test_property_convergence)
         gkx_merge_encode (a, &sa, &la);
         gkx_merge_encode (b, &sb, &lb);
         bool same = memcmp (da, db, sizeof (da)) == 0 && strcmp (ca, cb) == 0
-                    && strcmp (pa, pb) == 0 && la == lb && memcmp (sa, sb, la) == 0;
+                    && strcmp (pa, pb) == 0 && la == lb && memcmp (sa, sb, la) == 0
+                    && gkx_merge_status_hlc (a) == gkx_merge_status_hlc (b);
         if (same && it % 16 == 0) {
             /* restoring the serialised state and rebuilding from scratch agree */
             char err[GKX_ERRBUF_BYTES] = "";
@@ -1072,7 +1171,8 @@ START_TEST (test_property_convergence)
                 uint8_t dc[GKX_OFFER_DIGEST_BYTES];
                 gkx_merge_digest (c, dc, NULL);
                 char *cc = s_changes (c);
-                same = memcmp (da, dc, sizeof (da)) == 0 && strcmp (ca, cc) == 0;
+                same = memcmp (da, dc, sizeof (da)) == 0 && strcmp (ca, cc) == 0
+                       && gkx_merge_status_hlc (c) == gkx_merge_status_hlc (a);
                 free (cc);
             }
             gkx_merge_destroy (&c);
@@ -1148,7 +1248,9 @@ START_TEST (test_property_offer_at)
                 cut[1] = s_random_seq (&rng, top[1]);
             }
             gkx_offer_t *at = NULL;
-            ck_assert_int_eq (gkx_merge_offer_at (full, cut[0], cut[1], &at), GKX_OK);
+            uint64_t at_status_hlc = UINT64_MAX;
+            ck_assert_int_eq (gkx_merge_offer_at (full, cut[0], cut[1], &at, &at_status_hlc),
+                              GKX_OK);
             /* a fresh state holding only the entries inside the cut, applied
                in the same shuffled order with its duplicates */
             gkx_merge_t *part = s_open (policy);
@@ -1160,7 +1262,7 @@ START_TEST (test_property_offer_at)
             }
             char *want = s_offer_hex (gkx_merge_offer (part));
             char *got = s_offer_hex (at);
-            if (strcmp (want, got) != 0) {
+            if (strcmp (want, got) != 0 || at_status_hlc != gkx_merge_status_hlc (part)) {
                 char *changes = s_changes (part);
                 fprintf (stderr,
                          "offer_at property failed: replay with GKX_SEED=%" PRIu64
@@ -1206,6 +1308,8 @@ main (void)
     tcase_add_test (tc, test_codecs);
     tcase_add_test (tc, test_offer_at_edits);
     tcase_add_test (tc, test_offer_at_proposals);
+    tcase_add_test (tc, test_status_hlc_edits);
+    tcase_add_test (tc, test_status_hlc_policy_and_proposals);
     suite_add_tcase (suite, tc);
     tc = tcase_create ("property");
     tcase_add_test (tc, test_property_convergence);

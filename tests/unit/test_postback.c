@@ -128,6 +128,17 @@ START_TEST (test_param_and_macro)
     ck_assert_str_eq (gkx_postback_macro ("singular", GKX_POSTBACK_REVENUE), "{AMOUNT}");
     ck_assert_str_eq (gkx_postback_param ("kochava", GKX_POSTBACK_TXID), "kochava_device_id");
     ck_assert_str_eq (gkx_postback_param ("generic", GKX_POSTBACK_SUB5), "sub5");
+    /* The attributed click's time, in every template. */
+    ck_assert_str_eq (gkx_postback_macro ("appsflyer", GKX_POSTBACK_CLICK_TIME),
+                      "{attributed_touch_time}");
+    ck_assert_str_eq (gkx_postback_param ("adjust", GKX_POSTBACK_CLICK_TIME), "click_time");
+    ck_assert_str_eq (gkx_postback_macro ("adjust", GKX_POSTBACK_CLICK_TIME), "{click_time}");
+    ck_assert_str_eq (gkx_postback_macro ("branch", GKX_POSTBACK_CLICK_TIME),
+                      "${(last_attributed_touch_timestamp)!}");
+    ck_assert_str_eq (gkx_postback_macro ("singular", GKX_POSTBACK_CLICK_TIME),
+                      "{click_utc_timestamp}");
+    ck_assert_str_eq (gkx_postback_param ("kochava", GKX_POSTBACK_CLICK_TIME), "click_date");
+    ck_assert_str_eq (gkx_postback_param ("generic", GKX_POSTBACK_CLICK_TIME), "click_time");
     /* Read but not printed: AppsFlyer appends it on rejected postbacks. */
     ck_assert_str_eq (gkx_postback_param ("appsflyer", GKX_POSTBACK_REJECTED), "is_rejected");
     ck_assert_ptr_null (gkx_postback_macro ("appsflyer", GKX_POSTBACK_REJECTED));
@@ -151,33 +162,36 @@ static const struct {
      BASE "/appsflyer?p=" PID "&t=" TOKEN
           "&clickid={clickid}&appsflyer_id={appsflyer_id}&event_name={event_name}"
           "&event_time={event_time}&install_unix_ts={install_unix_ts}"
+          "&attributed_touch_time={attributed_touch_time}"
           "&event_revenue={event_revenue}&event_revenue_currency={event_revenue_currency}"
           "&country_code={country_code}&platform={platform}&af_sub1={af_sub1}"
           "&af_sub2={af_sub2}&af_sub3={af_sub3}&af_sub4={af_sub4}&af_sub5={af_sub5}"},
     {"adjust",
      BASE "/adjust?p=" PID "&t=" TOKEN
           "&label={label}&adid={adid}&event_name={event_name}&activity_kind={activity_kind}"
-          "&created_at={created_at}&revenue_usd={revenue_usd}&country={country}"
-          "&os_name={os_name}&rejection_reason={rejection_reason}"},
+          "&created_at={created_at}&click_time={click_time}&revenue_usd={revenue_usd}"
+          "&country={country}&os_name={os_name}&rejection_reason={rejection_reason}"},
     {"branch",
      BASE "/branch?p=" PID "&t=" TOKEN
           "&click_id=${(last_attributed_touch_data_tilde_click_id)!}&event_id=${(id)!}"
           "&event=${(name)!}&timestamp=${(event_timestamp)!}"
+          "&click_timestamp=${(last_attributed_touch_timestamp)!}"
           "&revenue=${(event_data_revenue)!}&currency=${(event_data_currency)!}"
           "&country=${(user_data_geo_country_code)!}&os=${(user_data_os)!}"},
     {"singular",
      BASE "/singular?p=" PID "&t=" TOKEN
           "&clickid={cl?NETWORK_NAME}&singular_click_id={CLID}&event={EVTNAME}"
-          "&timestamp={UTCM}&amount={AMOUNT}"},
+          "&timestamp={UTCM}&click_time={click_utc_timestamp}&amount={AMOUNT}"},
     {"kochava",
      BASE "/kochava?p=" PID "&t=" TOKEN
           "&click_id={click_id}&kochava_device_id={kochava_device_id}"
-          "&event_name={event_name}&revenue={revenue}&currency={currency}"
-          "&country={country}&platform={platform}"},
+          "&event_name={event_name}&click_date={click_date}&revenue={revenue}"
+          "&currency={currency}&country={country}&platform={platform}"},
     {"generic",
      BASE "/generic?p=" PID "&t=" TOKEN
-          "&click_id={click_id}&txid={txid}&event={event}&time={time}&revenue={revenue}"
-          "&currency={currency}&payout={payout}&country={country}&platform={platform}"
+          "&click_id={click_id}&txid={txid}&event={event}&time={time}"
+          "&click_time={click_time}&revenue={revenue}&currency={currency}&payout={payout}"
+          "&country={country}&platform={platform}"
           "&sub1={sub1}&sub2={sub2}&sub3={sub3}&sub4={sub4}&sub5={sub5}"
           "&rejected={rejected}&reason={reason}"},
 };
@@ -201,7 +215,8 @@ START_TEST (test_url_normalises_name_and_trailing_slash)
     ck_assert_msg (url != NULL, "%s", errbuf);
     ck_assert_str_eq (url, "http://10.0.0.5:7702/pb/generic?p=a-b.c_d~e&t=f00d"
                            "&click_id={click_id}&txid={txid}&event={event}&time={time}"
-                           "&revenue={revenue}&currency={currency}&payout={payout}"
+                           "&click_time={click_time}&revenue={revenue}&currency={currency}"
+                           "&payout={payout}"
                            "&country={country}&platform={platform}&sub1={sub1}&sub2={sub2}"
                            "&sub3={sub3}&sub4={sub4}&sub5={sub5}&rejected={rejected}"
                            "&reason={reason}");
@@ -292,6 +307,7 @@ START_TEST (test_round_trip_appsflyer)
         {"{event_name}", "af_purchase"},
         {"{event_time}", "2024-05-20%2009%3A41%3A28.123"},
         {"{install_unix_ts}", "1716190000"},
+        {"{attributed_touch_time}", "2024-05-20%2009%3A11%3A28.500"},
         {"{event_revenue}", "4.99"},
         {"{event_revenue_currency}", "EUR"},
         {"{country_code}", "DE"},
@@ -313,6 +329,7 @@ START_TEST (test_round_trip_appsflyer)
     ck_assert_str_eq (pb.currency, "EUR");
     ck_assert (!pb.has_payout);
     ck_assert_int_eq (pb.time, T0);
+    ck_assert_int_eq (pb.click_time, T0 - 1800);
     ck_assert_str_eq (pb.country, "DE");
     ck_assert_str_eq (pb.platform, "ios");
     ck_assert_str_eq (pb.sub[0], "spring sale");
@@ -322,7 +339,7 @@ START_TEST (test_round_trip_appsflyer)
     ck_assert_str_eq (pb.sub[4], "s\xc3\xa9");
     ck_assert (!pb.rejected);
     ck_assert_ptr_null (pb.reason);
-    ck_assert_uint_eq (pb.n_params, 16);
+    ck_assert_uint_eq (pb.n_params, 17);
     ck_assert_uint_eq (pb.n_unknown, 0);
     ck_assert_uint_eq (pb.n_unreplaced, 0);
     gkx_postback_clear (&pb);
@@ -338,6 +355,7 @@ START_TEST (test_round_trip_appsflyer_install)
         {"{event_name}", ""},
         {"{event_time}", ""},
         {"{install_unix_ts}", "1716198088"},
+        {"{attributed_touch_time}", ""},
         {"{event_revenue}", ""},
         {"{event_revenue_currency}", ""},
         {"{country_code}", "us"},
@@ -356,6 +374,7 @@ START_TEST (test_round_trip_appsflyer_install)
     ck_assert (!pb.has_revenue);
     ck_assert_str_eq (pb.currency, "");
     ck_assert_int_eq (pb.time, T0);
+    ck_assert_int_eq (pb.click_time, 0);
     ck_assert_str_eq (pb.country, "US");
     ck_assert_str_eq (pb.platform, "android");
     for (int i = 0; i < GKX_POSTBACK_SUBS; i++) {
@@ -374,6 +393,7 @@ START_TEST (test_round_trip_adjust_install)
         {"{event_name}", ""},
         {"{activity_kind}", "install"},
         {"{created_at}", "1404214665"},
+        {"{click_time}", "1404214600"},
         {"{revenue_usd}", ""},
         {"{country}", "de"},
         {"{os_name}", "android"},
@@ -387,6 +407,7 @@ START_TEST (test_round_trip_adjust_install)
     ck_assert (!pb.has_revenue);
     ck_assert_str_eq (pb.currency, "");
     ck_assert_int_eq (pb.time, 1404214665);
+    ck_assert_int_eq (pb.click_time, 1404214600);
     ck_assert_str_eq (pb.country, "DE");
     ck_assert_str_eq (pb.platform, "android");
     ck_assert (!pb.rejected);
@@ -403,6 +424,8 @@ START_TEST (test_round_trip_adjust_event)
         {"{event_name}", "purchase_100_coins"},
         {"{activity_kind}", "event"},
         {"{created_at}", "1716198088"},
+        /* Adjust drops a placeholder it has no value for */
+        {"&click_time={click_time}", ""},
         {"{revenue_usd}", "0.99"},
         {"{country}", "us"},
         {"{os_name}", "ios"},
@@ -416,6 +439,7 @@ START_TEST (test_round_trip_adjust_event)
     ck_assert_int_eq (pb.revenue_micros, 990000);
     ck_assert_str_eq (pb.currency, "USD");
     ck_assert_int_eq (pb.time, T0);
+    ck_assert_int_eq (pb.click_time, 0);
     ck_assert_str_eq (pb.country, "US");
     ck_assert_str_eq (pb.platform, "ios");
     ck_assert (!pb.rejected);
@@ -430,6 +454,7 @@ START_TEST (test_round_trip_branch)
         {"${(id)!}", "1234567890123456789"},
         {"${(name)!}", "purchase"},
         {"${(event_timestamp)!}", "1716198088123"},
+        {"${(last_attributed_touch_timestamp)!}", "1716196288999"},
         {"${(event_data_revenue)!}", "12.5"},
         {"${(event_data_currency)!}", "USD"},
         {"${(user_data_geo_country_code)!}", "US"},
@@ -444,6 +469,7 @@ START_TEST (test_round_trip_branch)
     ck_assert_int_eq (pb.revenue_micros, 12500000);
     ck_assert_str_eq (pb.currency, "USD");
     ck_assert_int_eq (pb.time, T0);
+    ck_assert_int_eq (pb.click_time, T0 - 1800);
     ck_assert_str_eq (pb.country, "US");
     ck_assert_str_eq (pb.platform, "ios");
     ck_assert (!pb.rejected);
@@ -458,6 +484,7 @@ START_TEST (test_round_trip_singular)
         {"{CLID}", "a1b2c3d4"},
         {"{EVTNAME}", "purchase"},
         {"{UTCM}", "1716198088"},
+        {"{click_utc_timestamp}", "1716196288"},
         {"{AMOUNT}", "3.5"},
     };
     gkx_postback_t pb;
@@ -469,14 +496,19 @@ START_TEST (test_round_trip_singular)
     ck_assert_int_eq (pb.revenue_micros, 3500000);
     ck_assert_str_eq (pb.currency, "");
     ck_assert_int_eq (pb.time, T0);
+    ck_assert_int_eq (pb.click_time, T0 - 1800);
     ck_assert_str_eq (pb.country, "");
     ck_assert_ptr_null (pb.platform);
     gkx_postback_clear (&pb);
 
     /* The install postback carries no event name. */
     static const s_sub_t install[] = {
-        {"{cl?NETWORK_NAME}", "ck-sg-2"}, {"{CLID}", "e5f6"}, {"{EVTNAME}", ""},
-        {"{UTCM}", "1716198088"},         {"{AMOUNT}", ""},
+        {"{cl?NETWORK_NAME}", "ck-sg-2"},
+        {"{CLID}", "e5f6"},
+        {"{EVTNAME}", ""},
+        {"{UTCM}", "1716198088"},
+        {"{click_utc_timestamp}", ""},
+        {"{AMOUNT}", ""},
     };
     s_round_trip (&pb, "singular", install, S_COUNT (install));
     ck_assert_str_eq (pb.event, "install");
@@ -489,9 +521,13 @@ END_TEST
 START_TEST (test_round_trip_kochava)
 {
     static const s_sub_t subs[] = {
-        {"{click_id}", "ck-ko-1"}, {"{kochava_device_id}", "KA12345"},
-        {"{event_name}", "_install"}, {"{revenue}", ""},
-        {"{currency}", ""},        {"{country}", "us"},
+        {"{click_id}", "ck-ko-1"},
+        {"{kochava_device_id}", "KA12345"},
+        {"{event_name}", "_install"},
+        {"{click_date}", "2024-05-20%2009:11:28"},
+        {"{revenue}", ""},
+        {"{currency}", ""},
+        {"{country}", "us"},
         {"{platform}", "android"},
     };
     gkx_postback_t pb;
@@ -501,20 +537,28 @@ START_TEST (test_round_trip_kochava)
     ck_assert_str_eq (pb.event, "install");
     ck_assert (!pb.has_revenue);
     ck_assert_int_eq (pb.time, 0);
+    ck_assert_int_eq (pb.click_time, T0 - 1800);
     ck_assert_str_eq (pb.country, "US");
     ck_assert_str_eq (pb.platform, "android");
     gkx_postback_clear (&pb);
 
     static const s_sub_t purchase[] = {
-        {"{click_id}", "ck-ko-2"},    {"{kochava_device_id}", "KA12345"},
-        {"{event_name}", "Purchase"}, {"{revenue}", "9.99"},
-        {"{currency}", "gbp"},        {"{country}", "GB"},
+        {"{click_id}", "ck-ko-2"},
+        {"{kochava_device_id}", "KA12345"},
+        {"{event_name}", "Purchase"},
+        /* a macro name Kochava does not know comes back unreplaced */
+        {"{click_date}", "(click_date)"},
+        {"{revenue}", "9.99"},
+        {"{currency}", "gbp"},
+        {"{country}", "GB"},
         {"{platform}", "ios"},
     };
     s_round_trip (&pb, "kochava", purchase, S_COUNT (purchase));
     ck_assert_str_eq (pb.event, "Purchase");
     ck_assert_int_eq (pb.revenue_micros, 9990000);
     ck_assert_str_eq (pb.currency, "GBP");
+    ck_assert_int_eq (pb.click_time, 0);
+    ck_assert_uint_eq (pb.n_unreplaced, 1);
     gkx_postback_clear (&pb);
 }
 END_TEST
@@ -526,6 +570,7 @@ START_TEST (test_round_trip_generic)
         {"{txid}", "order-991"},
         {"{event}", "purchase"},
         {"{time}", "2024-05-20T09%3A41%3A28Z"},
+        {"{click_time}", "1716196288"},
         {"{revenue}", "20.00"},
         {"{currency}", "usd"},
         {"{payout}", "1.500000"},
@@ -551,6 +596,7 @@ START_TEST (test_round_trip_generic)
     ck_assert (pb.has_payout);
     ck_assert_int_eq (pb.payout_micros, 1500000);
     ck_assert_int_eq (pb.time, T0);
+    ck_assert_int_eq (pb.click_time, T0 - 1800);
     ck_assert_str_eq (pb.country, "FR");
     ck_assert_str_eq (pb.platform, "web");
     ck_assert_str_eq (pb.sub[0], "a=b");
@@ -560,7 +606,7 @@ START_TEST (test_round_trip_generic)
     ck_assert_str_eq (pb.sub[4], "5");
     ck_assert (!pb.rejected);
     ck_assert_ptr_null (pb.reason);
-    ck_assert_uint_eq (pb.n_params, 18);
+    ck_assert_uint_eq (pb.n_params, 19);
     ck_assert_uint_eq (pb.n_unknown, 0);
     gkx_postback_clear (&pb);
 }
@@ -750,6 +796,16 @@ static const s_case_t s_cases[] = {
      "parameter \"time\": \"1999-12-31T23:59:59Z\" is outside 2000-01-01 to 9999-12-31"},
     {"appsflyer", AF "&event_time=2024-05-20%2009:41:28&install_unix_ts=now", GKX_EINVAL,
      "parameter \"install_unix_ts\": \"now\" is not a Unix time or an ISO 8601 time"},
+    /* the attributed click's time follows the same rules */
+    {"generic", G "&click_time=yesterday", GKX_EINVAL,
+     "parameter \"click_time\": \"yesterday\" is not a Unix time or an ISO 8601 time"},
+    {"generic", G "&time=1716198088&click_time=99", GKX_EINVAL,
+     "parameter \"click_time\": \"99\" is outside 2000-01-01 to 9999-12-31"},
+    {"appsflyer", AF "&attributed_touch_time=2024-02-30%2000:00:00", GKX_EINVAL,
+     "parameter \"attributed_touch_time\": \"2024-02-30 00:00:00\" is not a Unix time or an "
+     "ISO 8601 time"},
+    {"branch", "p=pid1&t=tok1&click_id=c1&event_id=1&event=install&click_timestamp=-1",
+     GKX_EINVAL, "parameter \"click_timestamp\": \"-1\" is not a Unix time or an ISO 8601 time"},
     /* rejection flag */
     {"generic", G "&rejected=maybe", GKX_EINVAL,
      "parameter \"rejected\": \"maybe\" is not 1, 0, true, false, yes or no"},
@@ -1027,6 +1083,44 @@ START_TEST (test_time_prefers_event_time)
 }
 END_TEST
 
+START_TEST (test_click_time)
+{
+    gkx_postback_t pb;
+    /* every time format of the event time */
+    for (size_t i = 0; i < S_COUNT (s_times); i++) {
+        char query[256];
+        snprintf (query, sizeof query, G "&click_time=%s", s_times[i].text);
+        s_parse_ok (&pb, "generic", query);
+        ck_assert_int_eq (pb.click_time, s_times[i].secs);
+        ck_assert_int_eq (pb.time, 0);
+        gkx_postback_clear (&pb);
+    }
+    /* absent, empty or unreplaced: 0, the last one counted */
+    s_parse_ok (&pb, "generic", G);
+    ck_assert_int_eq (pb.click_time, 0);
+    gkx_postback_clear (&pb);
+    s_parse_ok (&pb, "generic", G "&click_time=");
+    ck_assert_int_eq (pb.click_time, 0);
+    ck_assert_uint_eq (pb.n_unreplaced, 0);
+    gkx_postback_clear (&pb);
+    s_parse_ok (&pb, "adjust", AD "&activity_kind=install&click_time={click_time}");
+    ck_assert_int_eq (pb.click_time, 0);
+    ck_assert_uint_eq (pb.n_unreplaced, 1);
+    gkx_postback_clear (&pb);
+    /* kept as sent even after the event time: the two clocks differ, and
+       the conversion rules, not the parser, decide what that means */
+    s_parse_ok (&pb, "generic", G "&time=1716198088&click_time=1716198100");
+    ck_assert_int_eq (pb.time, T0);
+    ck_assert_int_eq (pb.click_time, T0 + 12);
+    gkx_postback_clear (&pb);
+    /* it never stands in for the event time */
+    s_parse_ok (&pb, "appsflyer", AF "&attributed_touch_time=1716196288");
+    ck_assert_int_eq (pb.time, 0);
+    ck_assert_int_eq (pb.click_time, T0 - 1800);
+    gkx_postback_clear (&pb);
+}
+END_TEST
+
 /* One platform value and the offer's word for it (NULL: absent). */
 static const struct {
     /* the value sent, percent-encoded */
@@ -1264,6 +1358,7 @@ main (void)
     tcase_add_test (tc, test_field_limits);
     tcase_add_loop_test (tc, test_time_formats, 0, (int) S_COUNT (s_times));
     tcase_add_test (tc, test_time_prefers_event_time);
+    tcase_add_test (tc, test_click_time);
     tcase_add_loop_test (tc, test_platform_mapping, 0, (int) S_COUNT (s_platform_cases));
     tcase_add_test (tc, test_amounts);
     tcase_add_test (tc, test_rejected_appsflyer);

@@ -468,7 +468,7 @@ START_TEST (test_duplicates_and_conflicts)
     ck_assert_int_eq (gkx_report_add_conversion (r, id, 6, 0, body, len, err), GKX_EEXIST);
     ck_assert_int_eq (gkx_report_add_conversion (r, id, 5, 1, body, len, err), GKX_EEXIST);
     ck_assert_int_eq (gkx_report_add_conversion (r, id, 5, 0, body, len - 1, err), GKX_EBODY);
-    ck_assert_str_eq (err, "conversion: truncated at byte 145");
+    ck_assert_str_eq (err, "conversion: truncated at byte 157");
     gkx_free (other);
     gkx_free (body);
 
