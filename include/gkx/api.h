@@ -19,6 +19,12 @@ extern "C" {
 /* Returns the API's routes (a static table) and their number. */
 const gkx_http_route_t *gkx_api_routes (size_t *count_p);
 
+/* On the loop: the JSON record of conversion id of partnership pid, as
+   GET /v1/partnerships/{id}/conversions lists it (docs/api.md), a new
+   reference the caller owns; NULL when the node holds no such conversion. */
+json_t *gkx_api_conversion_json (gkx_node_t *node, const uint8_t pid[GKX_ID_BYTES],
+                                 const uint8_t id[GKX_HASH_BYTES]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -73,6 +73,7 @@ typedef struct {
     const char *email;          /* NULL or "" for none */
     const char *listen;         /* NULL for the default */
     const char *api_listen;     /* NULL for the default */
+    const char *postback_listen; /* advertiser: host:port or "off"; NULL for the default */
 } gkx_config_init_t;
 
 /* Default replication endpoint and API address. */

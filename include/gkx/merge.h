@@ -139,6 +139,11 @@ uint64_t gkx_merge_status_hlc (gkx_merge_t *self);
 int gkx_merge_offer_at (gkx_merge_t *self, uint64_t advertiser_seq, uint64_t publisher_seq,
                         gkx_offer_t **offer_p, uint64_t *status_hlc_p) GKX_NODISCARD;
 
+/* Returns the highest seq of the held edit, propose and answer entries of
+   role (0 when none): an entry whose causal cut reaches it sees every one
+   of them, so its offer in force is the current one (no fold needed). */
+uint64_t gkx_merge_last_seq (const gkx_merge_t *self, int role);
+
 /* Writes the state digest: BLAKE2b-256 of the canonical msgpack of the
    current offer, and optionally its lowercase hex (hex may be NULL). */
 void gkx_merge_digest (gkx_merge_t *self, uint8_t digest[GKX_OFFER_DIGEST_BYTES],

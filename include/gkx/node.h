@@ -83,6 +83,22 @@ int gkx_node_share (gkx_node_t *self, const uint8_t publisher[GKX_ID_BYTES],
    same role) or a store error. */
 int gkx_node_peer_add (gkx_node_t *self, const gkx_card_t *card, char *errbuf);
 
+/* From any thread: writes the conversion of one postback (item filled as
+   gkx_store_convert documents) and waits until it is committed, together
+   with the postbacks other threads hand over meanwhile (group commit),
+   then pushes it to the publisher. A total budget spent pauses the offer.
+   Returns GKX_OK when the batch committed (item->rc then says what
+   happened to this postback), else an error: nothing was written, and a
+   retry is safe. */
+int gkx_node_convert (gkx_node_t *self, gkx_store_convert_t *item);
+
+/* The webhook delivery thread (include/gkx/webhook.h), set by gkxd's main
+   before the loop runs and cleared after it stopped; NULL when the node
+   has no [webhook] url. The loop kicks it when conversions arrive. */
+typedef struct gkx_webhook gkx_webhook_t;
+void gkx_node_set_webhook (gkx_node_t *self, gkx_webhook_t *webhook);
+gkx_webhook_t *gkx_node_webhook (gkx_node_t *self);
+
 /* When the node opened, in milliseconds since the epoch. */
 uint64_t gkx_node_started_ms (gkx_node_t *self);
 

@@ -41,6 +41,8 @@ extern "C" {
 #define GKX_REPORT_DIGEST_BYTES 32
 #define GKX_REPORT_DIGEST_HEX_BYTES 65
 
+/* Buffer size of an amount's decimal text, with its NUL. */
+#define GKX_REPORT_AMOUNT_TEXT_BYTES 32
 /* The "format" value inside the digested bytes; changes with the format. */
 #define GKX_REPORT_FORMAT "gkx-report-v1"
 
@@ -78,6 +80,10 @@ typedef struct gkx_report gkx_report_t;
 
 /* A computed report table. */
 typedef struct gkx_report_table gkx_report_table_t;
+
+/* Writes micro-units (not negative) as a decimal with 2 to 6 decimals:
+   2500000 is "2.50", 1 is "0.000001". */
+void gkx_report_amount_text (char out[GKX_REPORT_AMOUNT_TEXT_BYTES], int64_t micro);
 
 /* Returns "day", "event", "status", "country", or NULL for an unknown
    grouping. */

@@ -22,6 +22,7 @@
 #define GKX_STORE_H_INCLUDED
 
 #include <gkx/card.h>
+#include <gkx/conversion.h>
 #include <gkx/entry.h>
 #include <gkx/error.h>
 #include <gkx/identity.h>
@@ -46,6 +47,9 @@ typedef struct {
     size_t map_bytes;                    /* initial map size */
     uint64_t (*clock_ms) (void *arg);    /* wall clock in ms since the epoch */
     void *clock_arg;
+    int deliveries;                      /* queue a webhook delivery for each
+                                            counterparty conversion and status
+                                            entry ingested */
 } gkx_store_options_t;
 
 /* What the store knows of one partnership. */
@@ -203,6 +207,114 @@ int gkx_store_peers (gkx_store_t *self, int (*fn) (const gkx_card_t *card, void 
 GKX_NODISCARD int gkx_store_conversion_find (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
                                              const uint8_t dedupe[16],
                                              uint8_t hash[GKX_HASH_BYTES]);
+
+/* Characters of a partnership's short id: the first 16 hex digits of its
+   id, which the postback URL's p= parameter carries. */
+#define GKX_STORE_SHORT_ID_CHARS 16
+
+/* Writes the short id of pid (16 lowercase hex digits and a NUL). */
+void gkx_store_short_id (char out[GKX_STORE_SHORT_ID_CHARS + 1], const uint8_t pid[GKX_ID_BYTES]);
+
+/* Finds the partnership whose short id is text (16 hex digits, any case).
+   Returns GKX_OK with pid set, GKX_EINVAL when text is not 16 hex digits,
+   GKX_ENOTFOUND, or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_short_find (gkx_store_t *self, const char *text,
+                                        uint8_t pid[GKX_ID_BYTES]);
+
+/* What the store keeps of one conversion, beside its entry. */
+typedef struct {
+    uint8_t id[GKX_HASH_BYTES];  /* the conversion entry's hash */
+    uint64_t seq;                /* its seq in the advertiser's chain */
+    uint64_t hlc;                /* its hybrid clock */
+    uint64_t time;               /* the event time, Unix seconds */
+    int64_t payout;              /* micro-units */
+    uint32_t hold_days;          /* conversion_policy.hold_days in its causal past */
+    int initial_status;          /* the status the entry carries */
+    int status;                  /* the status after its status changes */
+    char reason[GKX_CONVERSION_REASON_MAX + 1]; /* the reason of the last change, or the entry's */
+    char flag[GKX_ERRBUF_BYTES]; /* publisher: what verification found wrong, "" when none */
+} gkx_store_conversion_t;
+
+/* Reads what the store keeps of conversion id of partnership pid. Returns
+   GKX_OK, GKX_ENOTFOUND or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_conversion (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                                        const uint8_t id[GKX_HASH_BYTES],
+                                        gkx_store_conversion_t *out);
+
+/* One postback to turn into a conversion: the inputs the caller fills, the
+   outputs gkx_store_convert writes. */
+typedef struct {
+    /* in */
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_conversion_t draft;         /* click_id, click_time, event, country, platform,
+                                       sub, time, dedupe; currency, payout, status and
+                                       reason are decided here */
+    gkx_conversion_facts_t facts;   /* for gkx_conversion_decide; event, country,
+                                       platform and time must match draft */
+    char revenue_currency[4];       /* the currency of facts.revenue, or "": revenue
+                                       in another currency than the offer's counts
+                                       as unknown */
+    /* out */
+    int rc;                         /* GKX_OK, or why this one was not written */
+    char errbuf[GKX_ERRBUF_BYTES];  /* the error's message */
+    int duplicate;                  /* an earlier conversion had the same dedupe key */
+    gkx_store_conversion_t conversion; /* the conversion written, or the earlier one */
+    char currency[4];               /* its currency */
+    int budget_spent;               /* the offer's total budget is now spent */
+    gkx_entry_t *entry;             /* the new entry (the caller's), NULL for duplicates */
+} gkx_store_convert_t;
+
+/* Writes conversions for postbacks, all in one write transaction (one
+   durable commit for the lot). For each item in order: an earlier
+   conversion with the same dedupe key in the partnership makes it a
+   duplicate (nothing written, the earlier conversion returned); else the
+   offer in force and the counters of the partnership decide it
+   (gkx_conversion_decide) and it is appended as a conversion entry. An
+   item whose partnership is unknown (GKX_ENOTFOUND), frozen, not this
+   node's as advertiser (GKX_EPOLICY) or whose facts are invalid
+   (GKX_EINVAL) gets its own rc and changes nothing; the others still
+   commit. Returns GKX_OK when the transaction committed (each item's rc
+   then says what happened to it), or a store error when nothing was
+   written. */
+GKX_NODISCARD int gkx_store_convert (gkx_store_t *self, const gkx_identity_t *identity,
+                                     gkx_store_convert_t *items, size_t count, char *errbuf);
+
+/* One webhook delivery: a counterparty conversion or status entry to POST
+   to the tenant's own system. */
+typedef struct {
+    uint64_t id;                    /* from 1, in the order they were queued */
+    uint8_t pid[GKX_ID_BYTES];
+    uint64_t seq;                   /* the advertiser entry's seq */
+    uint32_t attempts;
+    int last_status;                /* HTTP status of the last attempt; 0: none or no answer */
+    char last_error[GKX_ERRBUF_BYTES]; /* "" when none */
+    uint64_t created_ms;
+    uint64_t last_attempt_ms;       /* 0 before the first attempt */
+    uint64_t next_attempt_ms;       /* when it is due; 0 once delivered */
+    uint64_t delivered_ms;          /* 0 until a 2xx answer */
+} gkx_delivery_t;
+
+/* Calls fn for the deliveries due at now_ms (a next_attempt_ms set and
+   <= now_ms: undelivered ones, and delivered ones queued again by a
+   replay), oldest first, at most limit of them. Scans the pending index,
+   which holds exactly the deliveries with a next attempt. Returns as
+   gkx_store_iterate. */
+int gkx_store_deliveries_due (gkx_store_t *self, uint64_t now_ms, size_t limit,
+                              int (*fn) (const gkx_delivery_t *d, void *arg), void *arg);
+
+/* Calls fn for every delivery, newest first, at most limit of them. */
+int gkx_store_deliveries (gkx_store_t *self, size_t limit,
+                          int (*fn) (const gkx_delivery_t *d, void *arg), void *arg);
+
+/* Reads delivery id. Returns GKX_OK, GKX_ENOTFOUND or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_delivery_get (gkx_store_t *self, uint64_t id, gkx_delivery_t *out);
+
+/* Replaces delivery d->id with *d: an attempt's result, or a replay
+   (next_attempt_ms set again; delivered_ms may stay). A delivery with a
+   next_attempt_ms is kept in the pending index, one without leaves it.
+   Returns GKX_OK, GKX_ENOTFOUND or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_delivery_put (gkx_store_t *self, const gkx_delivery_t *d,
+                                          char *errbuf);
 
 /* The store's hybrid clock: the last value used or received. */
 uint64_t gkx_store_hlc (gkx_store_t *self);

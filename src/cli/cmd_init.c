@@ -29,7 +29,8 @@ s_usage (FILE *out)
 {
     fprintf (out,
              "usage: gkx init --dir DIR --role advertiser|publisher --name NAME\n"
-             "                [--listen tcp://HOST:PORT] [--api HOST:PORT] [--email ADDRESS]\n\n"
+             "                [--listen tcp://HOST:PORT] [--api HOST:PORT] [--email ADDRESS]\n"
+             "                [--postback HOST:PORT|off]  (advertiser: the MMPs' postback endpoint)\n\n"
              "Creates a node directory: secret keys (mode 0600), gkx.conf with every key\n"
              "commented, the tenant API token in api.token (mode 0600), the signed tenant\n"
              "card and an empty store. Refuses to overwrite an existing node.\n");
@@ -83,9 +84,10 @@ cli_init (int argc, char **argv, const char *dir)
     static const struct option options[] = {
         {"role", required_argument, NULL, 'r'}, {"name", required_argument, NULL, 'n'},
         {"listen", required_argument, NULL, 'l'}, {"api", required_argument, NULL, 'a'},
-        {"email", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'},
+        {"email", required_argument, NULL, 'e'}, {"postback", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    gkx_config_init_t init = {0, NULL, NULL, NULL, NULL};
+    gkx_config_init_t init = {0, NULL, NULL, NULL, NULL, NULL};
     const char *role = NULL;
     int opt;
     optind = 0;
@@ -96,6 +98,7 @@ cli_init (int argc, char **argv, const char *dir)
             case 'l': init.listen = optarg; break;
             case 'a': init.api_listen = optarg; break;
             case 'e': init.email = optarg; break;
+            case 'p': init.postback_listen = optarg; break;
             case 'h': s_usage (stdout); return CLI_OK;
             default:
                 fprintf (stderr, "gkx init: %s '%s'\n\n",
@@ -119,6 +122,22 @@ cli_init (int argc, char **argv, const char *dir)
     const char *port = strrchr (api, ':');
     if (!port || port == api || port[1] == '\0' || strspn (port + 1, "0123456789") != strlen (port + 1)) {
         fprintf (stderr, "gkx init: --api must be HOST:PORT, not '%s'\n", api);
+        return CLI_USAGE;
+    }
+    if (init.postback_listen && init.role != GKX_ROLE_ADVERTISER) {
+        fprintf (stderr, "gkx init: --postback is for an advertiser node (MMPs post to it)\n");
+        return CLI_USAGE;
+    }
+    const char *postback = init.postback_listen;
+    const char *pport = postback ? strrchr (postback, ':') : NULL;
+    if (postback && strcmp (postback, "off") != 0
+        && (!pport || pport == postback || pport[1] == '\0'
+            || strspn (pport + 1, "0123456789") != strlen (pport + 1))) {
+        fprintf (stderr, "gkx init: --postback must be HOST:PORT or off, not '%s'\n", postback);
+        return CLI_USAGE;
+    }
+    if (postback && strcmp (postback, api) == 0) {
+        fprintf (stderr, "gkx init: --postback must differ from --api (%s)\n", api);
         return CLI_USAGE;
     }
     /* Issuing a throwaway card checks name, e-mail and endpoint before

@@ -1432,3 +1432,15 @@ cleanup:
     msgpack_unpacked_destroy (&result);
     return rc;
 }
+
+uint64_t
+gkx_merge_last_seq (const gkx_merge_t *self, int role)
+{
+    uint64_t last = 0;
+    for (size_t i = 0; i < self->count; i++) {
+        if (self->entries[i].role == role && self->entries[i].seq > last) {
+            last = self->entries[i].seq;
+        }
+    }
+    return last;
+}

@@ -32,7 +32,6 @@
 /* Fewest decimals shown, as offer amounts ("2.50"). */
 #define S_DECIMALS_MIN 2
 /* Buffer for an amount's text: 19 digits, point, 6 decimals, NUL. */
-#define S_AMOUNT_TEXT_BYTES 32
 /* Longest group key (an event name) with its NUL. */
 #define S_KEY_BYTES (GKX_CONVERSION_EVENT_MAX + 1)
 /* Slots of a new hash index; always a power of two. */
@@ -221,9 +220,8 @@ s_index_put (s_index_t *index, const void *array, size_t stride, size_t pos)
 /* ---------------------------------------------------------------------- */
 /* Helpers                                                                  */
 
-/* Writes micro-units as a decimal with 2 to 6 decimals ("2.50"). */
-static void
-s_amount_text (char out[S_AMOUNT_TEXT_BYTES], int64_t micro)
+void
+gkx_report_amount_text (char out[GKX_REPORT_AMOUNT_TEXT_BYTES], int64_t micro)
 {
     assert (micro >= 0);
     char frac[S_DECIMALS + 1];
@@ -237,7 +235,7 @@ s_amount_text (char out[S_AMOUNT_TEXT_BYTES], int64_t micro)
         keep--;
     }
     frac[keep] = '\0';
-    snprintf (out, S_AMOUNT_TEXT_BYTES, "%" PRId64 ".%s", micro / S_MICRO, frac);
+    snprintf (out, GKX_REPORT_AMOUNT_TEXT_BYTES, "%" PRId64 ".%s", micro / S_MICRO, frac);
 }
 
 /* Writes the first bytes of an id as hex, for messages. */
@@ -771,8 +769,8 @@ s_day_json (int64_t day)
 static json_t *
 s_row_json (const s_row_t *r, bool with_key)
 {
-    char amount[S_AMOUNT_TEXT_BYTES];
-    s_amount_text (amount, r->payout);
+    char amount[GKX_REPORT_AMOUNT_TEXT_BYTES];
+    gkx_report_amount_text (amount, r->payout);
     json_t *obj = json_object ();
     json_object_set_new (obj, "count", json_integer ((json_int_t) r->count));
     json_object_set_new (obj, "currency", json_string (r->currency));
@@ -812,9 +810,9 @@ static void
 s_csv_line (s_text_t *t, const char *key, const s_row_t *r)
 {
     char count[S_COUNT_TEXT_BYTES];
-    char amount[S_AMOUNT_TEXT_BYTES];
+    char amount[GKX_REPORT_AMOUNT_TEXT_BYTES];
     snprintf (count, sizeof (count), "%" PRIu64, r->count);
-    s_amount_text (amount, r->payout);
+    gkx_report_amount_text (amount, r->payout);
     s_csv_field (t, key ? key : "");
     s_text_add (t, ",", 1);
     s_csv_field (t, r->currency);

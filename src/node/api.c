@@ -22,6 +22,9 @@
 #include <gkx/kind.h>
 #include <gkx/merge.h>
 #include <gkx/offer.h>
+#include <gkx/postback.h>
+#include <gkx/report.h>
+#include <gkx/webhook.h>
 
 #include <assert.h>
 #include <errno.h>
@@ -47,6 +50,16 @@ typedef struct {
     int answer;                     /* a gkx_merge_answer_t for answers */
     const char *proposal;           /* proposal id or prefix (borrowed) */
     const char *path;               /* absolute export path (borrowed) */
+    const char *conversion;         /* conversion id or prefix (borrowed) */
+    int conversion_status;          /* the status a change sets */
+    const char *reason;             /* its reason, or NULL (borrowed) */
+    uint64_t since;                 /* conversions from this event time on */
+    size_t limit;                   /* most records listed */
+    uint64_t delivery;              /* a webhook delivery's id */
+    int all;                        /* a report over every partnership */
+    gkx_report_query_t query;       /* a report's grouping and range */
+    int csv;                        /* answer a report as CSV */
+    char *text;                     /* a text reply (ours) */
     int ran;                        /* the loop ran the job */
     json_t *reply;                  /* the reply on success */
     int status;                     /* the status: of the reply, or of the error */
@@ -677,6 +690,9 @@ s_append (gkx_node_t *node, s_job_t *job, int kind, const uint8_t *body, size_t 
     if (rc == GKX_OK) {
         return GKX_OK;
     }
+    if (rc == GKX_EPOLICY) {
+        return s_job_fail (job, rc, 403, "forbidden", "%s", errbuf);
+    }
     if (rc == GKX_EFROZEN) {
         return s_job_fail (job, rc, 409, "frozen",
                            "the partnership is frozen (equivocation seen): %s", errbuf);
@@ -1102,6 +1118,640 @@ s_export (gkx_http_request_t *request, void *user, int *status_p)
     return s_job_run (user, s_export_fn, &job, status_p);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Conversions, reports and the postback URL                               */
+
+/* Default and largest number of conversions listed at once. */
+#define S_LIST_DEFAULT 1000
+#define S_LIST_MAX 100000
+/* Shortest conversion id prefix accepted. */
+#define S_CONVERSION_PREFIX_MIN 8
+
+/* Writes Unix seconds as an ISO 8601 UTC time. */
+static void
+s_iso_time (char out[32], uint64_t seconds)
+{
+    time_t t = (time_t) seconds;
+    struct tm tm;
+    gmtime_r (&t, &tm);
+    strftime (out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Returns a text as a JSON string, or null for "". */
+static json_t *
+s_text_or_null (const char *text)
+{
+    return text && text[0] ? json_string (text) : json_null ();
+}
+
+/* Returns an amount of micro-units as its decimal text. */
+static json_t *
+s_amount_json (int64_t micro)
+{
+    char text[GKX_REPORT_AMOUNT_TEXT_BYTES];
+    gkx_report_amount_text (text, micro);
+    return json_string (text);
+}
+
+/* Returns the JSON record of a conversion entry and what the store keeps
+   of it (docs/api.md). */
+static json_t *
+s_conversion_json (const gkx_entry_t *entry, const gkx_store_conversion_t *record)
+{
+    size_t len;
+    const uint8_t *body = gkx_entry_body (entry, &len);
+    gkx_conversion_t *c = gkx_zalloc (sizeof *c);
+    if (gkx_conversion_decode (c, body, len, NULL) != GKX_OK) {
+        gkx_free (c);
+        return NULL;
+    }
+    char time[32];
+    char recorded[GKX_HLC_TEXT_BYTES];
+    char locks[32];
+    s_iso_time (time, c->time);
+    gkx_hlc_format (recorded, sizeof recorded, gkx_entry_hlc (entry));
+    s_iso_time (locks, gkx_conversion_lock_time (c->time, record->hold_days));
+    json_t *sub = json_object ();
+    for (int i = 0; i < GKX_CONVERSION_SUB_COUNT; i++) {
+        if (c->sub[i][0]) {
+            char name[8];
+            snprintf (name, sizeof name, "sub%d", i + 1);
+            json_object_set_new (sub, name, json_string (c->sub[i]));
+        }
+    }
+    json_t *click_time = json_null ();
+    if (c->click_time) {
+        char text[32];
+        s_iso_time (text, c->click_time);
+        json_decref (click_time);
+        click_time = json_string (text);
+    }
+    json_t *out = json_pack (
+        "{s:o, s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:s, s:o, "
+        "s:I, s:s, s:o}",
+        "id", s_hex_json (record->id, GKX_HASH_BYTES), "seq", (json_int_t) record->seq,
+        "time", time, "recorded", recorded, "event", c->event, "click_id", c->click_id,
+        "click_time", click_time, "country", s_text_or_null (c->country), "platform",
+        s_text_or_null (c->platform), "sub", sub, "payout", s_amount_json (record->payout),
+        "currency", c->currency, "status", gkx_conversion_status_name (record->status),
+        "reason", s_text_or_null (record->reason), "initial_status",
+        gkx_conversion_status_name (record->initial_status), "initial_reason",
+        s_text_or_null (c->reason), "hold_days", (json_int_t) record->hold_days, "locks", locks,
+        "flag", s_text_or_null (record->flag));
+    gkx_free (c);
+    return out;
+}
+
+json_t *
+gkx_api_conversion_json (gkx_node_t *node, const uint8_t pid[GKX_ID_BYTES],
+                         const uint8_t id[GKX_HASH_BYTES])
+{
+    gkx_store_t *store = gkx_node_store (node);
+    gkx_store_conversion_t record;
+    gkx_entry_t *entry = NULL;
+    if (gkx_store_conversion (store, pid, id, &record) != GKX_OK
+        || gkx_store_get (store, pid, GKX_ROLE_ADVERTISER, record.seq, &entry) != GKX_OK) {
+        return NULL;
+    }
+    json_t *out = s_conversion_json (entry, &record);
+    gkx_entry_destroy (&entry);
+    return out;
+}
+
+/* Walk state of a conversion listing or lookup. */
+typedef struct {
+    gkx_node_t *node;
+    s_job_t *job;
+    json_t *rows;                       /* listing: the records */
+    const char *prefix;                 /* lookup: the id prefix sought */
+    size_t matches;                     /* lookup: ids matching it */
+    uint8_t id[GKX_HASH_BYTES];         /* lookup: the first one */
+    gkx_report_t *report;               /* report: the aggregator fed */
+    int rc;                             /* a failure inside the walk */
+} s_ledger_walk_t;
+
+/* Lists one advertiser entry when it is a conversion from job->since on. */
+static int
+s_list_one (const gkx_entry_t *entry, void *arg)
+{
+    s_ledger_walk_t *walk = arg;
+    if (gkx_entry_kind (entry) != GKX_KIND_CONVERSION) {
+        return 0;
+    }
+    gkx_store_conversion_t record;
+    int rc = gkx_store_conversion (gkx_node_store (walk->node), gkx_entry_pid (entry),
+                                   gkx_entry_hash (entry), &record);
+    if (rc != GKX_OK) {
+        walk->rc = rc;
+        return 1;
+    }
+    if (record.time < walk->job->since) {
+        return 0;
+    }
+    json_t *row = s_conversion_json (entry, &record);
+    if (!row) {
+        walk->rc = GKX_ESTORE;
+        return 1;
+    }
+    json_array_append_new (walk->rows, row);
+    return json_array_size (walk->rows) >= walk->job->limit;
+}
+
+/* On the loop: the partnership's conversions. */
+static int
+s_conversions_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    s_view_t view;
+    int rc = s_view_open (&view, node, job);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    s_ledger_walk_t walk = {node, job, json_array (), NULL, 0, {0}, NULL, GKX_OK};
+    rc = gkx_store_iterate (gkx_node_store (node), job->pid, GKX_ROLE_ADVERTISER, 1, s_list_one,
+                            &walk);
+    if (walk.rc != GKX_OK || (rc != GKX_OK && rc != 1)) {
+        json_decref (walk.rows);
+        return s_job_fail (job, GKX_ESTORE, 500, "internal", "the store failed reading conversions");
+    }
+    job->reply = json_pack ("{s:o, s:I, s:o}", "partnership",
+                            s_hex_json (job->pid, GKX_ID_BYTES), "count",
+                            (json_int_t) json_array_size (walk.rows), "conversions", walk.rows);
+    return GKX_OK;
+}
+
+/* Parses a time given as Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ. */
+static int
+s_time_parse (const char *text, uint64_t *seconds_p)
+{
+    char *end = NULL;
+    if (text[0] >= '0' && text[0] <= '9' && strlen (text) <= 12
+        && strspn (text, "0123456789") == strlen (text)) {
+        *seconds_p = strtoull (text, &end, 10);
+        return GKX_OK;
+    }
+    uint64_t day = 0;
+    if (strlen (text) == 10 && gkx_conversion_day_parse (&day, text, NULL) == GKX_OK) {
+        *seconds_p = day * GKX_CONVERSION_DAY_SECONDS;
+        return GKX_OK;
+    }
+    struct tm tm;
+    memset (&tm, 0, sizeof tm);
+    end = strptime (text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!end || *end || strlen (text) != 20) {
+        return GKX_EINVAL;
+    }
+    time_t t = timegm (&tm);
+    if (t < 0) {
+        return GKX_EINVAL;
+    }
+    *seconds_p = (uint64_t) t;
+    return GKX_OK;
+}
+
+/* Reads ?limit=N (1 to S_LIST_MAX) into job->limit; NULL or the 400. */
+static json_t *
+s_job_limit (s_job_t *job, gkx_http_request_t *request, int *status_p)
+{
+    const char *limit = gkx_http_query (request, "limit");
+    job->limit = S_LIST_DEFAULT;
+    if (limit) {
+        char *end = NULL;
+        unsigned long long n = strtoull (limit, &end, 10);
+        if (!limit[0] || *end || limit[0] == '-' || n < 1 || n > S_LIST_MAX) {
+            return gkx_http_error (status_p, 400, "bad_query",
+                                   "limit: \"%.32s\" is not a number from 1 to %d", limit,
+                                   S_LIST_MAX);
+        }
+        job->limit = (size_t) n;
+    }
+    return NULL;
+}
+
+/* GET /v1/partnerships/{id}/conversions?since=TIME&limit=N */
+static json_t *
+s_conversions_get (gkx_http_request_t *request, void *user, int *status_p)
+{
+    s_job_t job;
+    json_t *error = s_job_pid (&job, request, status_p);
+    if (!error) {
+        error = s_job_limit (&job, request, status_p);
+    }
+    if (error) {
+        return error;
+    }
+    const char *since = gkx_http_query (request, "since");
+    if (since && s_time_parse (since, &job.since) != GKX_OK) {
+        return gkx_http_error (status_p, 400, "bad_query",
+                               "since: \"%.64s\" is not Unix seconds, YYYY-MM-DD or "
+                               "YYYY-MM-DDTHH:MM:SSZ",
+                               since);
+    }
+    return s_job_run (user, s_conversions_fn, &job, status_p);
+}
+
+/* Notes one advertiser conversion whose id starts with the prefix sought. */
+static int
+s_find_one (const gkx_entry_t *entry, void *arg)
+{
+    s_ledger_walk_t *walk = arg;
+    if (gkx_entry_kind (entry) != GKX_KIND_CONVERSION) {
+        return 0;
+    }
+    char hex[2 * GKX_HASH_BYTES + 1];
+    sodium_bin2hex (hex, sizeof hex, gkx_entry_hash (entry), GKX_HASH_BYTES);
+    if (strncmp (hex, walk->prefix, strlen (walk->prefix)) == 0) {
+        if (walk->matches++ == 0) {
+            memcpy (walk->id, gkx_entry_hash (entry), GKX_HASH_BYTES);
+        }
+    }
+    return 0;
+}
+
+/* On the loop: a status change of one conversion, written by the advertiser. */
+static int
+s_conversion_status_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    s_view_t view;
+    int rc = s_view_open (&view, node, job);
+    if (rc == GKX_OK) {
+        rc = s_view_writable (&view, job);
+    }
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (view.p.self_role != GKX_ROLE_ADVERTISER) {
+        return s_job_fail (job, GKX_EPOLICY, 403, "forbidden",
+                           "only the advertiser changes a conversion's status");
+    }
+    s_ledger_walk_t walk = {node, job, NULL, job->conversion, 0, {0}, NULL, GKX_OK};
+    rc = gkx_store_iterate (gkx_node_store (node), job->pid, GKX_ROLE_ADVERTISER, 1, s_find_one,
+                            &walk);
+    if (rc != GKX_OK) {
+        return s_job_fail (job, rc, 500, "internal", "the store failed reading conversions");
+    }
+    if (walk.matches != 1) {
+        return s_job_fail (job, GKX_ENOTFOUND, walk.matches ? 400 : 404,
+                           walk.matches ? "bad_request" : "not_found",
+                           walk.matches ? "conversion id prefix %s matches %zu conversions"
+                                        : "no conversion %s in this partnership",
+                           job->conversion, walk.matches);
+    }
+    gkx_store_conversion_t before;
+    rc = gkx_store_conversion (gkx_node_store (node), job->pid, walk.id, &before);
+    if (rc != GKX_OK) {
+        return s_job_fail (job, rc, 500, "internal", "the store failed reading the conversion");
+    }
+    gkx_conversion_change_t change;
+    memset (&change, 0, sizeof change);
+    memcpy (change.conversion, walk.id, GKX_HASH_BYTES);
+    change.status = job->conversion_status;
+    snprintf (change.reason, sizeof change.reason, "%s", job->reason ? job->reason : "");
+    uint8_t *body = NULL;
+    size_t len = 0;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    rc = gkx_conversion_change_encode (&body, &len, &change, errbuf);
+    if (rc != GKX_OK) {
+        return s_job_fail (job, rc, 400, "invalid", "%s", errbuf);
+    }
+    if (before.status == change.status) {
+        gkx_free (body);
+        return s_job_fail (job, GKX_EINVAL, 400, "no_changes",
+                           "no changes: the conversion is already %s",
+                           gkx_conversion_status_name (before.status));
+    }
+    rc = s_append (node, job, GKX_KIND_CONVERSION_STATUS, body, len, NULL);
+    gkx_free (body);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    job->reply = gkx_api_conversion_json (node, job->pid, walk.id);
+    if (job->reply) {
+        json_object_set_new (job->reply, "previous_status",
+                             json_string (gkx_conversion_status_name (before.status)));
+    }
+    return job->reply ? GKX_OK : s_job_fail (job, GKX_ESTORE, 500, "internal",
+                                              "the conversion could not be read back");
+}
+
+/* POST /v1/partnerships/{id}/conversions/{cid}/status {"status", "reason"} */
+static json_t *
+s_conversion_status (gkx_http_request_t *request, void *user, int *status_p)
+{
+    s_job_t job;
+    json_t *error = s_job_pid (&job, request, status_p);
+    if (error) {
+        return error;
+    }
+    job.conversion = gkx_http_segment (request, 1);
+    size_t id_len = job.conversion ? strlen (job.conversion) : 0;
+    if (id_len < S_CONVERSION_PREFIX_MIN || id_len > 2 * GKX_HASH_BYTES
+        || strspn (job.conversion, "0123456789abcdef") != id_len) {
+        return gkx_http_error (status_p, 400, "bad_request",
+                               "conversion id: expected %d to %d lowercase hex digits",
+                               S_CONVERSION_PREFIX_MIN, 2 * GKX_HASH_BYTES);
+    }
+    const json_t *body = gkx_http_body (request);
+    const char *name;
+    json_t *value;
+    if (!json_is_object (body)) {
+        return gkx_http_error (status_p, 400, "bad_request",
+                               "expected {\"status\": \"approved|pending|rejected|reversed\", "
+                               "\"reason\": \"...\"}");
+    }
+    json_object_foreach ((json_t *) body, name, value) {
+        if (strcmp (name, "status") != 0 && strcmp (name, "reason") != 0) {
+            return gkx_http_error (status_p, 400, "bad_request",
+                                   "unknown member \"%.64s\"; expected \"status\" and "
+                                   "\"reason\"",
+                                   name);
+        }
+    }
+    const char *status = json_string_value (json_object_get (body, "status"));
+    if (!status || gkx_conversion_status_parse (status, &job.conversion_status) != GKX_OK) {
+        return gkx_http_error (status_p, 400, "bad_request",
+                               "status: expected approved, pending, rejected or reversed");
+    }
+    const json_t *reason = json_object_get (body, "reason");
+    if (reason && !json_is_null (reason)) {
+        job.reason = json_string_value (reason);
+        if (!job.reason || strlen (job.reason) != json_string_length (reason)
+            || strlen (job.reason) > GKX_CONVERSION_REASON_MAX) {
+            return gkx_http_error (status_p, 400, "bad_request",
+                                   "reason: expected a text of at most %d bytes without NUL",
+                                   GKX_CONVERSION_REASON_MAX);
+        }
+    }
+    return s_job_run (user, s_conversion_status_fn, &job, status_p);
+}
+
+/* Feeds one advertiser entry of a partnership to the report. */
+static int
+s_report_one (const gkx_entry_t *entry, void *arg)
+{
+    s_ledger_walk_t *walk = arg;
+    int kind = gkx_entry_kind (entry);
+    size_t len;
+    const uint8_t *body = gkx_entry_body (entry, &len);
+    int rc = GKX_OK;
+    if (kind == GKX_KIND_CONVERSION) {
+        gkx_store_conversion_t record;
+        rc = gkx_store_conversion (gkx_node_store (walk->node), gkx_entry_pid (entry),
+                                   gkx_entry_hash (entry), &record);
+        if (rc == GKX_OK) {
+            rc = gkx_report_add_conversion (walk->report, gkx_entry_hash (entry),
+                                            gkx_entry_hlc (entry), record.hold_days, body, len,
+                                            NULL);
+        }
+    }
+    else if (kind == GKX_KIND_CONVERSION_STATUS) {
+        rc = gkx_report_add_change (walk->report, gkx_entry_hash (entry), gkx_entry_hlc (entry),
+                                    body, len, NULL);
+    }
+    if (rc != GKX_OK) {
+        walk->rc = rc;
+        return 1;
+    }
+    return 0;
+}
+
+/* Feeds every partnership's conversions to the report. */
+static int
+s_report_partnership (const gkx_partnership_t *p, void *arg)
+{
+    s_ledger_walk_t *walk = arg;
+    int rc = gkx_store_iterate (gkx_node_store (walk->node), p->pid, GKX_ROLE_ADVERTISER, 1,
+                                s_report_one, walk);
+    return rc != GKX_OK ? 1 : 0;
+}
+
+/* On the loop: a report over one partnership or all of them. */
+static int
+s_report_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    s_ledger_walk_t walk = {node, job, NULL, NULL, 0, {0}, gkx_report_new (), GKX_OK};
+    int rc;
+    if (job->all) {
+        rc = gkx_store_partnerships (gkx_node_store (node), s_report_partnership, &walk);
+    }
+    else {
+        s_view_t view;
+        rc = s_view_open (&view, node, job);
+        if (rc != GKX_OK) {
+            gkx_report_destroy (&walk.report);
+            return rc;
+        }
+        rc = gkx_store_iterate (gkx_node_store (node), job->pid, GKX_ROLE_ADVERTISER, 1,
+                                s_report_one, &walk);
+    }
+    if (rc != GKX_OK || walk.rc != GKX_OK) {
+        gkx_report_destroy (&walk.report);
+        return s_job_fail (job, GKX_ESTORE, 500, "internal", "the store failed reading conversions");
+    }
+    gkx_report_table_t *table = NULL;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    rc = gkx_report_table_open (&table, walk.report, &job->query, errbuf);
+    gkx_report_destroy (&walk.report);
+    if (rc != GKX_OK) {
+        return s_job_fail (job, rc, rc == GKX_EINVAL ? 400 : 500,
+                           rc == GKX_EINVAL ? "bad_query" : "internal", "%s", errbuf);
+    }
+    if (job->csv) {
+        job->text = gkx_report_table_to_csv (table);
+    }
+    else {
+        job->reply = gkx_report_table_to_json (table);
+        json_object_set_new (job->reply, "partnership",
+                             job->all ? json_null () : s_hex_json (job->pid, GKX_ID_BYTES));
+    }
+    gkx_report_table_destroy (&table);
+    return GKX_OK;
+}
+
+/* GET /v1/report?partnership=ID&from=DAY&to=DAY&by=day|event|status|country&format=json|csv */
+static json_t *
+s_report_get (gkx_http_request_t *request, void *user, int *status_p)
+{
+    s_job_t job;
+    memset (&job, 0, sizeof job);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    const char *pid = gkx_http_query (request, "partnership");
+    if (pid && gkx_id_parse (job.pid, pid, errbuf) != GKX_OK) {
+        return gkx_http_error (status_p, 400, "bad_partnership_id", "partnership %s", errbuf);
+    }
+    job.all = pid == NULL;
+    job.query.by = GKX_REPORT_BY_DAY;
+    job.query.from_day = GKX_REPORT_OPEN;
+    job.query.to_day = GKX_REPORT_OPEN;
+    const char *by = gkx_http_query (request, "by");
+    if (by && gkx_report_by_parse (by, &job.query.by, errbuf) != GKX_OK) {
+        return gkx_http_error (status_p, 400, "bad_query", "by: %s", errbuf);
+    }
+    const char *names[2] = {"from", "to"};
+    int64_t *days[2] = {&job.query.from_day, &job.query.to_day};
+    for (int i = 0; i < 2; i++) {
+        const char *text = gkx_http_query (request, names[i]);
+        uint64_t day = 0;
+        if (text && gkx_conversion_day_parse (&day, text, errbuf) != GKX_OK) {
+            return gkx_http_error (status_p, 400, "bad_query", "%s: %s", names[i], errbuf);
+        }
+        if (text) {
+            *days[i] = (int64_t) day;
+        }
+    }
+    const char *format = gkx_http_query (request, "format");
+    if (format && strcmp (format, "json") != 0 && strcmp (format, "csv") != 0) {
+        return gkx_http_error (status_p, 400, "bad_query",
+                               "format: \"%.32s\" is not json or csv", format);
+    }
+    job.csv = format && strcmp (format, "csv") == 0;
+    json_t *reply = s_job_run (user, s_report_fn, &job, status_p);
+    if (job.text) {
+        json_decref (reply);
+        reply = gkx_http_reply_text (request, job.text, strlen (job.text));
+        gkx_free (job.text);
+    }
+    return reply;
+}
+
+/* On the loop: checks that the job's partnership is this advertiser's. */
+static int
+s_advertiser_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    s_view_t view;
+    int rc = s_view_open (&view, node, job);
+    if (rc == GKX_OK && view.p.self_role != GKX_ROLE_ADVERTISER) {
+        rc = s_job_fail (job, GKX_EPOLICY, 403, "forbidden",
+                         "postbacks go to the advertiser's node; this node is the publisher");
+    }
+    if (rc == GKX_OK) {
+        job->reply = json_object ();
+    }
+    return rc;
+}
+
+/* GET /v1/partnerships/{id}/postback-url?mmp=NAME: the URL to paste into
+   the MMP. */
+static json_t *
+s_postback_url (gkx_http_request_t *request, void *user, int *status_p)
+{
+    s_job_t job;
+    json_t *error = s_job_pid (&job, request, status_p);
+    if (error) {
+        return error;
+    }
+    gkx_node_t *node = user;
+    const gkx_config_t *config = gkx_node_config (node);
+    const char *mmp = gkx_http_query (request, "mmp");
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    const char *name = NULL;
+    if (!mmp) {
+        return gkx_http_error (status_p, 400, "bad_query",
+                               "mmp: missing; give appsflyer, adjust, branch, singular, kochava "
+                               "or generic");
+    }
+    if (gkx_postback_mmp_find (&name, mmp, errbuf) != GKX_OK) {
+        return gkx_http_error (status_p, 404, "not_found", "%s", errbuf);
+    }
+    if (!config->postback_listen) {
+        return gkx_http_error (status_p, 409, "postbacks_off",
+                               "this node serves no postback endpoint ([postback] listen = off)");
+    }
+    json_t *reply = s_job_run (user, s_advertiser_fn, &job, status_p);
+    if (*status_p != 200) {
+        return reply;
+    }
+    char token[GKX_POSTBACK_TOKEN_BUF_BYTES];
+    if (gkx_config_postback_token (gkx_node_dir (node), token, 0, errbuf) != GKX_OK) {
+        json_decref (reply);
+        return gkx_http_error (status_p, 500, "internal", "%s", errbuf);
+    }
+    char short_id[GKX_STORE_SHORT_ID_CHARS + 1];
+    gkx_store_short_id (short_id, job.pid);
+    char *url = gkx_postback_url (name, config->postback_base_url, short_id, token, errbuf);
+    sodium_memzero (token, sizeof token);
+    if (!url) {
+        json_decref (reply);
+        return gkx_http_error (status_p, 500, "internal", "%s", errbuf);
+    }
+    json_object_set_new (reply, "mmp", json_string (name));
+    json_object_set_new (reply, "short_id", json_string (short_id));
+    json_object_set_new (reply, "url", json_string (url));
+    gkx_free (url);
+    return reply;
+}
+
+/* On the loop: the webhook's deliveries. */
+static int
+s_deliveries_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    job->reply = gkx_webhook_deliveries_json (node, job->limit);
+    return job->reply ? GKX_OK
+                      : s_job_fail (job, GKX_ESTORE, 500, "internal",
+                                    "the store failed reading deliveries");
+}
+
+/* GET /v1/deliveries?limit=N */
+static json_t *
+s_deliveries_get (gkx_http_request_t *request, void *user, int *status_p)
+{
+    s_job_t job;
+    memset (&job, 0, sizeof job);
+    json_t *error = s_job_limit (&job, request, status_p);
+    return error ? error : s_job_run (user, s_deliveries_fn, &job, status_p);
+}
+
+/* On the loop: queues one delivery again. */
+static int
+s_replay_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int rc = gkx_webhook_replay (node, gkx_node_webhook (node), job->delivery, &job->reply, errbuf);
+    if (rc == GKX_ENOTFOUND) {
+        return s_job_fail (job, rc, 404, "not_found", "%s", errbuf);
+    }
+    if (rc == GKX_EINVAL) {
+        return s_job_fail (job, rc, 409, "no_webhook", "%s", errbuf);
+    }
+    if (rc != GKX_OK) {
+        return s_job_fail (job, rc, 500, "internal", "%s", errbuf);
+    }
+    job->status = 202;
+    return GKX_OK;
+}
+
+/* POST /v1/deliveries/{id}/replay */
+static json_t *
+s_replay (gkx_http_request_t *request, void *user, int *status_p)
+{
+    s_job_t job;
+    memset (&job, 0, sizeof job);
+    const char *text = gkx_http_segment (request, 0);
+    char *end = NULL;
+    unsigned long long id = text && text[0] >= '1' && text[0] <= '9' ? strtoull (text, &end, 10)
+                                                                     : 0;
+    if (id == 0 || *end || strlen (text) > 19) {
+        return gkx_http_error (status_p, 400, "bad_request",
+                               "delivery id: expected a whole number from 1");
+    }
+    if (!s_body_is_empty (gkx_http_body (request))) {
+        return gkx_http_error (status_p, 400, "bad_request", "this request takes no body");
+    }
+    job.delivery = id;
+    return s_job_run (user, s_replay_fn, &job, status_p);
+}
+
 /* The routes, first match wins. */
 static const gkx_http_route_t s_routes[] = {
     {"GET /v1/status", s_status},
@@ -1121,6 +1771,12 @@ static const gkx_http_route_t s_routes[] = {
     {"POST /v1/partnerships/{}/proposals/{}/decline", s_decline},
     {"POST /v1/partnerships/{}/proposals/{}/withdraw", s_withdraw},
     {"POST /v1/partnerships/{}/export", s_export},
+    {"GET /v1/partnerships/{}/conversions", s_conversions_get},
+    {"POST /v1/partnerships/{}/conversions/{}/status", s_conversion_status},
+    {"GET /v1/partnerships/{}/postback-url", s_postback_url},
+    {"GET /v1/report", s_report_get},
+    {"GET /v1/deliveries", s_deliveries_get},
+    {"POST /v1/deliveries/{}/replay", s_replay},
 };
 
 const gkx_http_route_t *

@@ -565,7 +565,8 @@ gkx_config_write (const char *dir, const gkx_config_init_t *init, char *errbuf)
                  "# separated by spaces (10.0.0.0/8 192.168.1.7 2001:db8::/32); empty lets\n"
                  "# every address in. Ask your MMP for the addresses it sends from.\n"
                  "allow_from =\n",
-                 GKX_CONFIG_DEFAULT_POSTBACK, GKX_CONFIG_POSTBACK_PATH, GKX_CONFIG_POSTBACK_PATH);
+                 init->postback_listen ? init->postback_listen : GKX_CONFIG_DEFAULT_POSTBACK,
+                 GKX_CONFIG_POSTBACK_PATH, GKX_CONFIG_POSTBACK_PATH);
     }
     else {
         fprintf (file,

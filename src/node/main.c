@@ -7,7 +7,10 @@
 */
 #include <gkx/api.h>
 #include <gkx/config.h>
+#include <gkx/intake.h>
+#include <gkx/kind.h>
 #include <gkx/node.h>
+#include <gkx/webhook.h>
 
 #include <signal.h>
 #include <stdio.h>
@@ -81,6 +84,8 @@ main (int argc, char **argv)
     char token[S_TOKEN_MAX];
     gkx_node_t *node = NULL;
     gkx_http_t *api = NULL;
+    gkx_intake_t *intake = NULL;
+    gkx_webhook_t *webhook = NULL;
     int rc = 1;
     if (gkx_node_open (&node, dir, errbuf) != GKX_OK) {
         fprintf (stderr, "gkxd: error: %s\n", errbuf);
@@ -105,6 +110,23 @@ main (int argc, char **argv)
     }
     memset (token, 0, sizeof token);
     fprintf (stderr, "gkxd: info: tenant API on %s\n", options.address);
+    const gkx_config_t *config = gkx_node_config (node);
+    if (config->role == GKX_ROLE_ADVERTISER && config->postback_listen) {
+        if (gkx_intake_open (&intake, node, errbuf) != GKX_OK) {
+            fprintf (stderr, "gkxd: error: postback endpoint: %s\n", errbuf);
+            goto cleanup;
+        }
+        fprintf (stderr, "gkxd: info: postbacks on %s\n", config->postback_listen);
+    }
+    if (config->role == GKX_ROLE_PUBLISHER && config->webhook_url) {
+        if (gkx_webhook_start (&webhook, node, config->webhook_url, config->webhook_secret,
+                               errbuf) != GKX_OK) {
+            fprintf (stderr, "gkxd: error: webhook: %s\n", errbuf);
+            goto cleanup;
+        }
+        gkx_node_set_webhook (node, webhook);
+        fprintf (stderr, "gkxd: info: webhook deliveries to %s\n", config->webhook_url);
+    }
     s_node = node;
     struct sigaction sa;
     memset (&sa, 0, sizeof sa);
@@ -114,6 +136,11 @@ main (int argc, char **argv)
     signal (SIGPIPE, SIG_IGN);
     rc = gkx_node_run (node) == GKX_OK ? 0 : 1;
 cleanup:
+    gkx_intake_close (&intake);
+    gkx_webhook_stop (&webhook);
+    if (node) {
+        gkx_node_set_webhook (node, NULL);
+    }
     gkx_http_close (&api);
     s_node = NULL;
     gkx_node_close (&node);

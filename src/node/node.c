@@ -16,10 +16,13 @@
     send only its card, which a publisher with accept = any takes.
 */
 #include <gkx/alloc.h>
+#include <gkx/conversion.h>
 #include <gkx/keyfile.h>
 #include <gkx/kind.h>
 #include <gkx/node.h>
+#include <gkx/offer.h>
 #include <gkx/sync.h>
+#include <gkx/webhook.h>
 
 #include <czmq.h>
 #include <fcntl.h>
@@ -35,6 +38,8 @@
 #define S_WINDOW 256
 /* How long after new counterparty entries an ack entry is written (ms). */
 #define S_ACK_DELAY_MS 500
+/* Most postbacks committed in one store transaction. */
+#define S_CONVERT_BATCH_MAX 256
 /* Keepalive: heads are sent to a peer not written to for this long (ms). */
 #define S_KEEPALIVE_MS 1000
 /* A peer not heard from for this long counts as disconnected (ms). */
@@ -86,6 +91,14 @@ typedef struct s_call {
     struct s_call *next;        /* queue link */
 } s_call_t;
 
+/* What became of a postback handed to the loop. */
+typedef enum {
+    S_POSTBACK_COMMITTED = 0,   /* a new conversion was written */
+    S_POSTBACK_DUPLICATE = 1,   /* an earlier conversion answered it */
+    S_POSTBACK_REFUSED = 2,     /* refused for its partnership or facts */
+    S_POSTBACK_FAILED = 3,      /* the store failed: nothing committed */
+} s_postback_result_t;
+
 /* Counters, for logs and metrics. */
 typedef struct {
     uint64_t appended;
@@ -93,6 +106,7 @@ typedef struct {
     uint64_t duplicates;
     uint64_t bad_frames;
     uint64_t refused[GKX_ECODE_COUNT];
+    uint64_t postbacks[4];      /* by s_postback_result_t */
 } s_stats_t;
 
 /* The node. */
@@ -117,6 +131,7 @@ struct gkx_node {
     volatile sig_atomic_t stop_requested;
     s_stats_t stats;
     uint64_t started_ms;
+    gkx_webhook_t *webhook;     /* the delivery thread, or NULL */
 };
 
 /* Milliseconds since the epoch. */
@@ -456,6 +471,7 @@ s_on_entries (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h, zmsg
     }
     int resync = 0;
     int acknowledge = 0;
+    int ledger = 0;
     for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg)) {
         char errbuf[GKX_ERRBUF_BYTES] = "";
         int result = 0;
@@ -469,6 +485,8 @@ s_on_entries (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h, zmsg
                 int theirs = memcmp (gkx_entry_author (entry), gkx_card_id (peer->card),
                                      GKX_ID_BYTES) == 0;
                 acknowledge |= theirs && gkx_entry_kind (entry) != GKX_KIND_ACK;
+                ledger |= gkx_entry_kind (entry) == GKX_KIND_CONVERSION
+                          || gkx_entry_kind (entry) == GKX_KIND_CONVERSION_STATUS;
                 if (gkx_entry_kind (entry) == GKX_KIND_GENESIS) {
                     char pid[13];
                     s_log ("info", "new partnership %s shared by %s",
@@ -488,6 +506,9 @@ s_on_entries (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h, zmsg
                        s_short (gkx_card_id (peer->card), id), gkx_errname (rc), errbuf);
             }
         }
+    }
+    if (ledger && self->webhook) {
+        gkx_webhook_kick (self->webhook);
     }
     gkx_partnership_t p;
     if (gkx_store_partnership (self->store, h->pid, &p) == GKX_OK) {
@@ -668,7 +689,83 @@ s_on_zap (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-/* Poller of the wake pipe: runs every call handed over by other threads. */
+/* Pauses the offer of pid with an ordinary edit once its total budget is
+   spent, so the publisher sees why conversions stopped. */
+static void
+s_pause_spent (gkx_node_t *self, const uint8_t pid[GKX_ID_BYTES])
+{
+    gkx_offer_t *offer = NULL;
+    if (gkx_store_offer (self->store, pid, &offer, NULL) != GKX_OK) {
+        return;
+    }
+    gkx_conversion_terms_t terms;
+    gkx_conversion_terms_read (&terms, offer);
+    gkx_offer_ops_t *ops = gkx_offer_ops_new ();
+    uint8_t *body = NULL;
+    size_t len = 0;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    char id[13];
+    if (!terms.paused && gkx_offer_ops_parse_edit (ops, offer, "status=paused", errbuf) == GKX_OK
+        && gkx_offer_ops_encode (ops, &body, &len, errbuf) == GKX_OK
+        && gkx_node_append (self, pid, GKX_KIND_EDIT, body, len, NULL, errbuf) == GKX_OK) {
+        s_log ("info", "partnership %s: total budget spent, offer paused", s_short (pid, id));
+    }
+    else if (!terms.paused) {
+        s_log ("warning", "partnership %s: total budget spent, but pausing failed: %s",
+               s_short (pid, id), errbuf);
+    }
+    gkx_free (body);
+    gkx_offer_ops_destroy (&ops);
+    gkx_offer_destroy (&offer);
+}
+
+/* Runs a batch of conversion calls as one store transaction (group
+   commit: one durable commit for every postback waiting), then pushes
+   the new entries and pauses offers whose budget is spent. */
+static void
+s_convert_batch (gkx_node_t *self, s_call_t **calls, size_t count)
+{
+    gkx_store_convert_t *items = gkx_zalloc (count * sizeof *items);
+    for (size_t i = 0; i < count; i++) {
+        items[i] = *(gkx_store_convert_t *) calls[i]->arg;
+        items[i].entry = NULL;
+    }
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int rc = gkx_store_convert (self->store, self->identity, items, count, errbuf);
+    if (rc != GKX_OK) {
+        s_log ("error", "%zu postbacks not committed: %s", count, errbuf);
+    }
+    for (size_t i = 0; i < count; i++) {
+        gkx_store_convert_t *item = &items[i];
+        self->stats.postbacks[rc != GKX_OK ? S_POSTBACK_FAILED
+                              : item->rc != GKX_OK ? S_POSTBACK_REFUSED
+                              : item->duplicate ? S_POSTBACK_DUPLICATE
+                                                : S_POSTBACK_COMMITTED]++;
+        if (item->entry) {
+            self->stats.appended++;
+            s_pump_pid (self, item->pid);
+            gkx_entry_destroy (&item->entry);
+        }
+        if (item->rc == GKX_OK && item->budget_spent && !item->duplicate) {
+            s_pause_spent (self, item->pid);
+        }
+        *(gkx_store_convert_t *) calls[i]->arg = *item;
+        calls[i]->result = rc;
+    }
+    gkx_free (items);
+}
+
+/* Calls of gkx_node_convert carry this function; the loop batches them. */
+static int
+s_convert_marker (gkx_node_t *node, void *arg)
+{
+    (void) node;
+    (void) arg;
+    return GKX_ESTORE;
+}
+
+/* Poller of the wake pipe: runs every call handed over by other threads,
+   the conversions among them as one batch. */
 static int
 s_on_call (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
@@ -679,27 +776,40 @@ s_on_call (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     }
     for (;;) {
         pthread_mutex_lock (&self->calls_lock);
-        s_call_t *call = self->calls_head;
-        if (call) {
-            self->calls_head = call->next;
-            if (!self->calls_head) {
-                self->calls_tail = NULL;
-            }
-        }
+        s_call_t *list = self->calls_head;
+        self->calls_head = self->calls_tail = NULL;
         pthread_mutex_unlock (&self->calls_lock);
-        if (!call) {
+        if (!list) {
             return 0;
         }
-        int result = call->fn (self, call->arg);
-        pthread_mutex_lock (&self->calls_lock);
-        call->result = result;
-        call->done = 1;
-        pthread_cond_signal (&call->cond);
-        pthread_mutex_unlock (&self->calls_lock);
+        s_call_t *converts[S_CONVERT_BATCH_MAX];
+        size_t convert_count = 0;
+        for (s_call_t *call = list, *next; call; call = next) {
+            next = call->next;
+            if (call->fn == s_convert_marker) {
+                converts[convert_count++] = call;
+                if (convert_count == S_CONVERT_BATCH_MAX || !next) {
+                    s_convert_batch (self, converts, convert_count);
+                    pthread_mutex_lock (&self->calls_lock);
+                    for (size_t i = 0; i < convert_count; i++) {
+                        converts[i]->done = 1;
+                        pthread_cond_signal (&converts[i]->cond);
+                    }
+                    pthread_mutex_unlock (&self->calls_lock);
+                    convert_count = 0;
+                }
+                continue;
+            }
+            int result = call->fn (self, call->arg);
+            pthread_mutex_lock (&self->calls_lock);
+            call->result = result;
+            call->done = 1;
+            pthread_cond_signal (&call->cond);
+            pthread_mutex_unlock (&self->calls_lock);
+        }
     }
 }
 
-/* Writes due ack entries for one peer's partnerships. */
 static void
 s_write_acks (gkx_node_t *self, s_peer_t *peer, uint64_t now)
 {
@@ -785,7 +895,13 @@ gkx_node_open (gkx_node_t **self_p, const char *dir, char *errbuf)
         rc = gkx_keyfile_load (&self->identity, dir, errbuf);
     }
     if (rc == GKX_OK) {
-        rc = gkx_store_open (&self->store, path, gkx_identity_id (self->identity), NULL, errbuf);
+        /* A publisher with a webhook queues a delivery in the transaction
+           of each conversion it ingests, so none is lost to a crash. */
+        gkx_store_options_t options;
+        memset (&options, 0, sizeof options);
+        options.deliveries = self->config->role == GKX_ROLE_PUBLISHER && self->config->webhook_url;
+        rc = gkx_store_open (&self->store, path, gkx_identity_id (self->identity), &options,
+                             errbuf);
     }
     if (rc == GKX_OK) {
         const gkx_config_t *c = self->config;
@@ -944,6 +1060,30 @@ gkx_node_call (gkx_node_t *self, gkx_node_fn *fn, void *arg)
     return result;
 }
 
+int
+gkx_node_convert (gkx_node_t *self, gkx_store_convert_t *item)
+{
+    if (pthread_equal (pthread_self (), self->loop_thread) && self->running) {
+        s_call_t call = {s_convert_marker, item, GKX_ESTORE, 0, PTHREAD_COND_INITIALIZER, NULL};
+        s_call_t *calls[1] = {&call};
+        s_convert_batch (self, calls, 1);
+        return call.result;
+    }
+    return gkx_node_call (self, s_convert_marker, item);
+}
+
+void
+gkx_node_set_webhook (gkx_node_t *self, gkx_webhook_t *webhook)
+{
+    self->webhook = webhook;
+}
+
+gkx_webhook_t *
+gkx_node_webhook (gkx_node_t *self)
+{
+    return self->webhook;
+}
+
 uint64_t
 gkx_node_started_ms (gkx_node_t *self)
 {
@@ -960,11 +1100,18 @@ gkx_node_stats_json (gkx_node_t *self)
                                  json_integer ((json_int_t) self->stats.refused[code]));
         }
     }
-    return json_pack ("{s:I, s:I, s:I, s:I, s:o}", "entries_appended",
+    const uint64_t *pb = self->stats.postbacks;
+    json_t *postbacks = json_pack ("{s:I, s:I, s:I, s:I}", "committed",
+                                   (json_int_t) pb[S_POSTBACK_COMMITTED], "duplicates",
+                                   (json_int_t) pb[S_POSTBACK_DUPLICATE], "refused",
+                                   (json_int_t) pb[S_POSTBACK_REFUSED], "failed",
+                                   (json_int_t) pb[S_POSTBACK_FAILED]);
+    return json_pack ("{s:I, s:I, s:I, s:I, s:o, s:o}", "entries_appended",
                       (json_int_t) self->stats.appended, "entries_ingested",
                       (json_int_t) self->stats.ingested, "duplicates",
                       (json_int_t) self->stats.duplicates, "bad_frames",
-                      (json_int_t) self->stats.bad_frames, "refused", refused);
+                      (json_int_t) self->stats.bad_frames, "refused", refused, "postbacks",
+                      postbacks);
 }
 
 gkx_store_t *

@@ -10,6 +10,12 @@
       offers        pid -> state digest || the offer's canonical msgpack
       peers         node id -> the peer's signed tenant card (msgpack)
       dedupe        pid || conversion dedupe key (16) -> the conversion's entry hash
+      conversions   pid || conversion id -> status, payout, time, hold, reason, flag
+      tallies       pid || period tag || period -> count and payout sum of the
+                    counted (approved or pending) conversions in that UTC day
+                    ('d'), ISO week ('w'), month ('m') or ever ('t', period 0)
+      deliveries    delivery id -> partnership, seq, attempts and their outcome
+      pending       delivery id -> nothing: the deliveries with a next attempt
     Every write goes through s_write, which runs one function inside one
     write transaction and, when LMDB reports the map full, aborts, doubles
     the map and runs it again: the function must depend only on the
@@ -54,6 +60,13 @@
 #define S_PREC_BYTES (3 + 2 * GKX_ID_BYTES + 8 + 8)
 /* Version byte of a partnership record. */
 #define S_PREC_VERSION 1
+/* Conversion records: the fixed part before the reason and the flag. */
+#define S_CONV_VERSION 1
+#define S_CONV_FIXED_BYTES 40
+/* Tally keys: pid, period tag, period number. */
+#define S_TALLY_KEY_BYTES (GKX_ID_BYTES + 1 + 8)
+/* Delivery records: the fixed part before the last error. */
+#define S_DELIVERY_FIXED_BYTES (GKX_ID_BYTES + 58)
 /* Merge states kept decoded between calls. */
 #define S_CACHE_SLOTS 64
 
@@ -75,10 +88,15 @@ struct gkx_store {
     MDB_dbi offers;
     MDB_dbi peers;
     MDB_dbi dedupe;
+    MDB_dbi conversions;
+    MDB_dbi tallies;
+    MDB_dbi deliveries;
+    MDB_dbi pending;
     s_cache_slot_t cache[S_CACHE_SLOTS];    /* decoded merge states */
     uint64_t cache_clock;
     uint8_t self_id[GKX_ID_BYTES];          /* this node */
     uint64_t (*clock_ms) (void *arg);       /* wall clock */
+    int deliveries_on;                      /* queue webhook deliveries */
     void *clock_arg;
     char path[512];                         /* for messages */
 };
@@ -418,38 +436,506 @@ s_state_put (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES],
     return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "writing the offer");
 }
 
-/* Checks a conversion or status-change body and indexes a conversion by
-   its dedupe key (the first conversion with a key keeps it). */
-static int
-s_derive_conversion (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry, int role,
-                     char *errbuf)
+/* Encodes a delivery record: pid, seq, attempts, last status, the four
+   times, then the last error with a two-byte length. */
+static size_t
+s_delivery_encode (uint8_t *out, const gkx_delivery_t *d)
 {
+    size_t err_len = strlen (d->last_error);
+    memcpy (out, d->pid, GKX_ID_BYTES);
+    uint8_t *p = out + GKX_ID_BYTES;
+    s_put_be64 (p, d->seq);
+    s_put_be64 (p + 8, d->attempts);
+    s_put_be64 (p + 16, (uint64_t) (int64_t) d->last_status);
+    s_put_be64 (p + 24, d->created_ms);
+    s_put_be64 (p + 32, d->last_attempt_ms);
+    s_put_be64 (p + 40, d->next_attempt_ms);
+    s_put_be64 (p + 48, d->delivered_ms);
+    p[56] = (uint8_t) (err_len >> 8);
+    p[57] = (uint8_t) err_len;
+    memcpy (p + 58, d->last_error, err_len);
+    return S_DELIVERY_FIXED_BYTES + err_len;
+}
+
+/* Decodes a delivery record; GKX_ESTORE when it is damaged. */
+static int
+s_delivery_decode (gkx_delivery_t *d, const MDB_val *key, const MDB_val *val)
+{
+    const uint8_t *p = val->mv_data;
+    if (key->mv_size != 8 || val->mv_size < S_DELIVERY_FIXED_BYTES) {
+        return GKX_ESTORE;
+    }
+    memset (d, 0, sizeof *d);
+    d->id = s_get_be64 (key->mv_data);
+    memcpy (d->pid, p, GKX_ID_BYTES);
+    p += GKX_ID_BYTES;
+    d->seq = s_get_be64 (p);
+    d->attempts = (uint32_t) s_get_be64 (p + 8);
+    d->last_status = (int) (int64_t) s_get_be64 (p + 16);
+    d->created_ms = s_get_be64 (p + 24);
+    d->last_attempt_ms = s_get_be64 (p + 32);
+    d->next_attempt_ms = s_get_be64 (p + 40);
+    d->delivered_ms = s_get_be64 (p + 48);
+    size_t err_len = (size_t) p[56] << 8 | p[57];
+    if (err_len >= sizeof d->last_error || S_DELIVERY_FIXED_BYTES + err_len != val->mv_size) {
+        return GKX_ESTORE;
+    }
+    memcpy (d->last_error, p + 58, err_len);
+    return GKX_OK;
+}
+
+/* Writes a delivery and keeps the due index: a delivery with a next
+   attempt is in it, a delivered one without is not. */
+static int
+s_delivery_write (gkx_store_t *self, MDB_txn *txn, const gkx_delivery_t *d, char *errbuf)
+{
+    uint8_t kbuf[8];
+    s_put_be64 (kbuf, d->id);
+    uint8_t vbuf[S_DELIVERY_FIXED_BYTES + sizeof d->last_error];
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val = {s_delivery_encode (vbuf, d), vbuf};
+    int rc = mdb_put (txn, self->deliveries, &key, &val, 0);
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "writing a delivery");
+    }
+    if (d->next_attempt_ms) {
+        MDB_val none = {0, NULL};
+        rc = mdb_put (txn, self->pending, &key, &none, 0);
+    }
+    else {
+        rc = mdb_del (txn, self->pending, &key, NULL);
+        rc = rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "indexing a delivery");
+}
+
+/* Encodes a conversion record: version, initial status, status, hold
+   days, seq, hlc, time, payout, then the reason and the flag, each with a
+   two-byte length. */
+static size_t
+s_conv_encode (uint8_t *out, size_t size, const gkx_store_conversion_t *c)
+{
+    size_t reason_len = strlen (c->reason);
+    size_t flag_len = strlen (c->flag);
+    size_t need = S_CONV_FIXED_BYTES + 2 + reason_len + 2 + flag_len;
+    if (need > size) {
+        return 0;
+    }
+    out[0] = S_CONV_VERSION;
+    out[1] = (uint8_t) c->initial_status;
+    out[2] = (uint8_t) c->status;
+    out[3] = 0;
+    out[4] = (uint8_t) (c->hold_days >> 24);
+    out[5] = (uint8_t) (c->hold_days >> 16);
+    out[6] = (uint8_t) (c->hold_days >> 8);
+    out[7] = (uint8_t) c->hold_days;
+    s_put_be64 (out + 8, c->seq);
+    s_put_be64 (out + 16, c->hlc);
+    s_put_be64 (out + 24, c->time);
+    s_put_be64 (out + 32, (uint64_t) c->payout);
+    uint8_t *p = out + S_CONV_FIXED_BYTES;
+    p[0] = (uint8_t) (reason_len >> 8);
+    p[1] = (uint8_t) reason_len;
+    memcpy (p + 2, c->reason, reason_len);
+    p += 2 + reason_len;
+    p[0] = (uint8_t) (flag_len >> 8);
+    p[1] = (uint8_t) flag_len;
+    memcpy (p + 2, c->flag, flag_len);
+    return need;
+}
+
+/* Decodes a conversion record; GKX_ESTORE when it is damaged. */
+static int
+s_conv_decode (gkx_store_conversion_t *c, const uint8_t id[GKX_HASH_BYTES], const MDB_val *val)
+{
+    const uint8_t *p = val->mv_data;
+    size_t size = val->mv_size;
+    if (size < S_CONV_FIXED_BYTES + 4 || p[0] != S_CONV_VERSION) {
+        return GKX_ESTORE;
+    }
+    memset (c, 0, sizeof *c);
+    memcpy (c->id, id, GKX_HASH_BYTES);
+    c->initial_status = p[1];
+    c->status = p[2];
+    c->hold_days = (uint32_t) p[4] << 24 | (uint32_t) p[5] << 16 | (uint32_t) p[6] << 8 | p[7];
+    c->seq = s_get_be64 (p + 8);
+    c->hlc = s_get_be64 (p + 16);
+    c->time = s_get_be64 (p + 24);
+    c->payout = (int64_t) s_get_be64 (p + 32);
+    size_t pos = S_CONV_FIXED_BYTES;
+    size_t reason_len = (size_t) p[pos] << 8 | p[pos + 1];
+    if (reason_len >= sizeof c->reason || pos + 2 + reason_len + 2 > size) {
+        return GKX_ESTORE;
+    }
+    memcpy (c->reason, p + pos + 2, reason_len);
+    pos += 2 + reason_len;
+    size_t flag_len = (size_t) p[pos] << 8 | p[pos + 1];
+    if (flag_len >= sizeof c->flag || pos + 2 + flag_len != size) {
+        return GKX_ESTORE;
+    }
+    memcpy (c->flag, p + pos + 2, flag_len);
+    return GKX_OK;
+}
+
+/* Reads a conversion record in txn; GKX_ENOTFOUND when absent. */
+static int
+s_conv_get (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES],
+            const uint8_t id[GKX_HASH_BYTES], gkx_store_conversion_t *out, char *errbuf)
+{
+    uint8_t kbuf[GKX_ID_BYTES + GKX_HASH_BYTES];
+    memcpy (kbuf, pid, GKX_ID_BYTES);
+    memcpy (kbuf + GKX_ID_BYTES, id, GKX_HASH_BYTES);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val;
+    int rc = mdb_get (txn, self->conversions, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        return GKX_ENOTFOUND;
+    }
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "reading a conversion");
+    }
+    if (s_conv_decode (out, id, &val) != GKX_OK) {
+        return gkx_fail (errbuf, GKX_ESTORE, "store: damaged conversion record");
+    }
+    return GKX_OK;
+}
+
+/* Writes a conversion record in txn. */
+static int
+s_conv_put (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES],
+            const gkx_store_conversion_t *c, char *errbuf)
+{
+    uint8_t kbuf[GKX_ID_BYTES + GKX_HASH_BYTES];
+    memcpy (kbuf, pid, GKX_ID_BYTES);
+    memcpy (kbuf + GKX_ID_BYTES, c->id, GKX_HASH_BYTES);
+    uint8_t vbuf[S_CONV_FIXED_BYTES + 4 + sizeof c->reason + sizeof c->flag];
+    size_t len = s_conv_encode (vbuf, sizeof vbuf, c);
+    assert (len > 0);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val = {len, vbuf};
+    int rc = mdb_put (txn, self->conversions, &key, &val, 0);
+    return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "writing a conversion");
+}
+
+/* Builds the key of one tally: pid, period tag, period number. */
+static void
+s_tally_key (uint8_t key[S_TALLY_KEY_BYTES], const uint8_t pid[GKX_ID_BYTES], uint8_t tag,
+             uint64_t period)
+{
+    memcpy (key, pid, GKX_ID_BYTES);
+    key[GKX_ID_BYTES] = tag;
+    s_put_be64 (key + GKX_ID_BYTES + 1, period);
+}
+
+/* Reads one tally (count, payout sum); zeros when absent. */
+static int
+s_tally_get (gkx_store_t *self, MDB_txn *txn, const uint8_t key[S_TALLY_KEY_BYTES],
+             uint64_t *count, int64_t *payout, char *errbuf)
+{
+    MDB_val k = {S_TALLY_KEY_BYTES, (void *) key};
+    MDB_val val;
+    *count = 0;
+    *payout = 0;
+    int rc = mdb_get (txn, self->tallies, &k, &val);
+    if (rc == MDB_NOTFOUND) {
+        return GKX_OK;
+    }
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "reading a tally");
+    }
+    if (val.mv_size != 16) {
+        return gkx_fail (errbuf, GKX_ESTORE, "store: damaged tally record");
+    }
+    *count = s_get_be64 (val.mv_data);
+    *payout = (int64_t) s_get_be64 ((const uint8_t *) val.mv_data + 8);
+    return GKX_OK;
+}
+
+/* The periods a tally is kept for, in the order of the counters. */
+static const uint8_t s_tally_tags[] = {'d', 'w', 'm', 't'};
+
+/* The period number of tag for a time's periods. */
+static uint64_t
+s_tally_period (const gkx_conversion_periods_t *periods, uint8_t tag)
+{
+    switch (tag) {
+        case 'd': return periods->day;
+        case 'w': return periods->week;
+        case 'm': return periods->month;
+        default: return 0;
+    }
+}
+
+/* Reads the counters of partnership pid for deciding a conversion at time:
+   the conversions counted so far in each of its periods. */
+static int
+s_counters_read (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES],
+                 uint64_t time, gkx_conversion_counters_t *counters, char *errbuf)
+{
+    gkx_conversion_counters_init (counters, time);
+    uint64_t count[4];
+    int64_t payout[4];
+    for (size_t i = 0; i < sizeof s_tally_tags; i++) {
+        uint8_t key[S_TALLY_KEY_BYTES];
+        s_tally_key (key, pid, s_tally_tags[i],
+                     s_tally_period (&counters->periods, s_tally_tags[i]));
+        int rc = s_tally_get (self, txn, key, &count[i], &payout[i], errbuf);
+        if (rc != GKX_OK) {
+            return rc;
+        }
+    }
+    counters->day_count = count[0];
+    counters->day_payout = payout[0];
+    counters->week_count = count[1];
+    counters->month_count = count[2];
+    counters->month_payout = payout[2];
+    counters->total_count = count[3];
+    counters->total_payout = payout[3];
+    return GKX_OK;
+}
+
+/* Adds a payout to a sum, saturating at INT64_MAX as the counters do;
+   a saturated sum stays saturated, so both members agree on it. */
+static int64_t
+s_sum_add (int64_t sum, int64_t payout, int sign)
+{
+    if (sum == INT64_MAX) {
+        return sum;
+    }
+    if (sign > 0) {
+        return payout > INT64_MAX - sum ? INT64_MAX : sum + payout;
+    }
+    return sum - payout;
+}
+
+/* Counts a conversion in (sign 1) or out of (sign -1) its periods' tallies. */
+static int
+s_tally_add (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES], uint64_t time,
+             int64_t payout, int sign, char *errbuf)
+{
+    gkx_conversion_periods_t periods;
+    gkx_conversion_periods (&periods, time);
+    for (size_t i = 0; i < sizeof s_tally_tags; i++) {
+        uint8_t key[S_TALLY_KEY_BYTES];
+        s_tally_key (key, pid, s_tally_tags[i], s_tally_period (&periods, s_tally_tags[i]));
+        uint64_t count;
+        int64_t sum;
+        int rc = s_tally_get (self, txn, key, &count, &sum, errbuf);
+        if (rc != GKX_OK) {
+            return rc;
+        }
+        count = sign > 0 ? count + 1 : count - 1;
+        sum = s_sum_add (sum, payout, sign);
+        uint8_t vbuf[16];
+        s_put_be64 (vbuf, count);
+        s_put_be64 (vbuf + 8, (uint64_t) sum);
+        MDB_val k = {sizeof key, key};
+        MDB_val val = {sizeof vbuf, vbuf};
+        rc = mdb_put (txn, self->tallies, &k, &val, 0);
+        if (rc != 0) {
+            return s_mdb_fail (errbuf, rc, "writing a tally");
+        }
+    }
+    return GKX_OK;
+}
+
+/* Whether a conversion in this status counts against caps and budgets. */
+static int
+s_is_counted (int status)
+{
+    return status == GKX_CONVERSION_APPROVED || status == GKX_CONVERSION_PENDING;
+}
+
+/* Unix seconds of a hybrid clock (0 stays 0). */
+static uint64_t
+s_hlc_seconds (uint64_t hlc)
+{
+    return gkx_hlc_ms (hlc) / 1000;
+}
+
+/* The offer in force in the causal past of an advertiser entry at seq that
+   has seen publisher seq seen, with the clock of the write that set its
+   status. Borrowed (*offer_p points into the state) when the cut holds
+   every offer entry the state holds, else built into *owned_p. */
+static int
+s_offer_at (gkx_merge_t *state, uint64_t seq, uint64_t seen, const gkx_offer_t **offer_p,
+            gkx_offer_t **owned_p, uint64_t *status_hlc_p)
+{
+    *owned_p = NULL;
+    if (gkx_merge_last_seq (state, GKX_ROLE_ADVERTISER) < seq
+        && gkx_merge_last_seq (state, GKX_ROLE_PUBLISHER) <= seen) {
+        *offer_p = gkx_merge_offer (state);
+        *status_hlc_p = gkx_merge_status_hlc (state);
+        return GKX_OK;
+    }
+    int rc = gkx_merge_offer_at (state, seq - 1, seen, owned_p, status_hlc_p);
+    *offer_p = *owned_p;
+    return rc;
+}
+
+/* Queues a webhook delivery of a counterparty entry. */
+static int
+s_delivery_queue (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry, char *errbuf)
+{
+    uint64_t last;
+    int rc = s_meta_u64 (self, txn, "delivery", &last, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    gkx_delivery_t d;
+    memset (&d, 0, sizeof d);
+    d.id = last + 1;
+    memcpy (d.pid, gkx_entry_pid (entry), GKX_ID_BYTES);
+    d.seq = gkx_entry_seq (entry);
+    d.created_ms = self->clock_ms (self->clock_arg);
+    d.next_attempt_ms = d.created_ms;
+    rc = s_delivery_write (self, txn, &d, errbuf);
+    if (rc == GKX_OK) {
+        rc = s_meta_put_u64 (self, txn, "delivery", d.id, errbuf);
+    }
+    return rc;
+}
+
+/* Derives a conversion entry: indexes it by dedupe key, keeps its record
+   and counts it. On the publisher's side, it is checked against the rules
+   in its causal past; a mismatch is kept as the record's flag rather than
+   refused, since refusing would stop the advertiser's chain for good. */
+static int
+s_derive_conversion (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry,
+                     const gkx_conversion_t *conversion, int local, char *errbuf)
+{
+    const uint8_t *pid = gkx_entry_pid (entry);
+    uint8_t kbuf[GKX_ID_BYTES + GKX_CONVERSION_DEDUPE_BYTES];
+    memcpy (kbuf, pid, GKX_ID_BYTES);
+    memcpy (kbuf + GKX_ID_BYTES, conversion->dedupe, GKX_CONVERSION_DEDUPE_BYTES);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val = {GKX_HASH_BYTES, (void *) gkx_entry_hash (entry)};
+    int rc = mdb_put (txn, self->dedupe, &key, &val, MDB_NOOVERWRITE);
+    if (rc != 0 && rc != MDB_KEYEXIST) {
+        return s_mdb_fail (errbuf, rc, "indexing a conversion");
+    }
+    gkx_merge_t *state = NULL;
+    rc = s_state_get (self, txn, pid, &state, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    const gkx_offer_t *offer = NULL;
+    gkx_offer_t *owned = NULL;
+    uint64_t status_hlc = 0;
+    rc = s_offer_at (state, gkx_entry_seq (entry), gkx_entry_seen_seq (entry), &offer, &owned,
+                     &status_hlc);
+    if (rc != GKX_OK) {
+        return gkx_fail (errbuf, rc, "store: the offer at a conversion's causal cut");
+    }
+    gkx_conversion_terms_t terms;
+    gkx_conversion_terms_read (&terms, offer);
+    gkx_store_conversion_t record;
+    memset (&record, 0, sizeof record);
+    memcpy (record.id, gkx_entry_hash (entry), GKX_HASH_BYTES);
+    record.seq = gkx_entry_seq (entry);
+    record.hlc = gkx_entry_hlc (entry);
+    record.time = conversion->time;
+    record.payout = conversion->payout;
+    record.hold_days = terms.hold_days;
+    record.initial_status = conversion->status;
+    record.status = conversion->status;
+    snprintf (record.reason, sizeof record.reason, "%s", conversion->reason);
+    if (!local) {
+        gkx_conversion_counters_t counters;
+        rc = s_counters_read (self, txn, pid, conversion->time, &counters, errbuf);
+        if (rc != GKX_OK) {
+            gkx_offer_destroy (&owned);
+            return rc;
+        }
+        counters.paused_since = s_hlc_seconds (status_hlc);
+        if (gkx_conversion_verify (conversion, offer, &counters, record.flag) != GKX_OK
+            && !record.flag[0]) {
+            snprintf (record.flag, sizeof record.flag, "the terms give another decision");
+        }
+    }
+    gkx_offer_destroy (&owned);
+    rc = s_conv_put (self, txn, pid, &record, errbuf);
+    if (rc == GKX_OK && s_is_counted (record.status)) {
+        rc = s_tally_add (self, txn, pid, record.time, record.payout, 1, errbuf);
+    }
+    return rc;
+}
+
+/* Derives a status change: the conversion's record and tallies follow it.
+   A change the rules refuse is refused when this node writes it; received
+   from the advertiser it is held in the log but changes nothing, as in
+   every report (gkx_report_add_change). */
+static int
+s_derive_change (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry,
+                 const gkx_conversion_change_t *change, int local, char *errbuf)
+{
+    const uint8_t *pid = gkx_entry_pid (entry);
+    gkx_store_conversion_t record;
+    int rc = s_conv_get (self, txn, pid, change->conversion, &record, errbuf);
+    if (rc == GKX_ENOTFOUND) {
+        return local ? gkx_fail (errbuf, GKX_ENOTFOUND, "store: no such conversion") : GKX_OK;
+    }
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    gkx_conversion_state_t cs = {record.status, record.time, record.hlc, record.hold_days};
+    char cerr[GKX_ERRBUF_BYTES] = "";
+    if (gkx_conversion_change_check (&cs, change->status, gkx_entry_hlc (entry), cerr) != GKX_OK) {
+        return local ? gkx_fail (errbuf, GKX_EPOLICY, "%s", cerr) : GKX_OK;
+    }
+    int was = s_is_counted (record.status);
+    int is = s_is_counted (change->status);
+    if (was != is) {
+        rc = s_tally_add (self, txn, pid, record.time, record.payout, is ? 1 : -1, errbuf);
+        if (rc != GKX_OK) {
+            return rc;
+        }
+    }
+    record.status = change->status;
+    snprintf (record.reason, sizeof record.reason, "%s", change->reason);
+    return s_conv_put (self, txn, pid, &record, errbuf);
+}
+
+/* Derives a conversion or status-change entry; only the advertiser writes
+   them. */
+static int
+s_derive_ledger (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry, int role,
+                 char *errbuf)
+{
+    int kind = gkx_entry_kind (entry);
+    uint64_t seq = gkx_entry_seq (entry);
+    int local = memcmp (gkx_entry_author (entry), self->self_id, GKX_ID_BYTES) == 0;
+    if (role != GKX_ROLE_ADVERTISER) {
+        return gkx_fail (errbuf, GKX_EPOLICY, "%s seq %llu: a %s is written by the advertiser only",
+                         gkx_role_name (role), (unsigned long long) seq, gkx_kind_name (kind));
+    }
     size_t body_len;
     const uint8_t *body = gkx_entry_body (entry, &body_len);
     char cerr[GKX_ERRBUF_BYTES] = "";
-    if (gkx_entry_kind (entry) == GKX_KIND_CONVERSION_STATUS) {
+    int rc;
+    if (kind == GKX_KIND_CONVERSION_STATUS) {
         gkx_conversion_change_t change;
-        if (gkx_conversion_change_decode (&change, body, body_len, cerr) != GKX_OK) {
-            return gkx_fail (errbuf, GKX_EBODY, "%s seq %llu: %s", gkx_role_name (role),
-                             (unsigned long long) gkx_entry_seq (entry), cerr);
+        rc = gkx_conversion_change_decode (&change, body, body_len, cerr);
+        if (rc == GKX_OK) {
+            rc = s_derive_change (self, txn, entry, &change, local, errbuf);
         }
-        return GKX_OK;
     }
-    gkx_conversion_t *conversion = gkx_zalloc (sizeof *conversion);
-    int rc = gkx_conversion_decode (conversion, body, body_len, cerr);
-    if (rc != GKX_OK) {
+    else {
+        gkx_conversion_t *conversion = gkx_zalloc (sizeof *conversion);
+        rc = gkx_conversion_decode (conversion, body, body_len, cerr);
+        if (rc == GKX_OK) {
+            rc = s_derive_conversion (self, txn, entry, conversion, local, errbuf);
+        }
         gkx_free (conversion);
-        return gkx_fail (errbuf, GKX_EBODY, "%s seq %llu: %s", gkx_role_name (role),
-                         (unsigned long long) gkx_entry_seq (entry), cerr);
     }
-    uint8_t kbuf[GKX_ID_BYTES + GKX_CONVERSION_DEDUPE_BYTES];
-    memcpy (kbuf, gkx_entry_pid (entry), GKX_ID_BYTES);
-    memcpy (kbuf + GKX_ID_BYTES, conversion->dedupe, GKX_CONVERSION_DEDUPE_BYTES);
-    gkx_free (conversion);
-    MDB_val key = {sizeof kbuf, kbuf};
-    MDB_val val = {GKX_HASH_BYTES, (void *) gkx_entry_hash (entry)};
-    int mrc = mdb_put (txn, self->dedupe, &key, &val, MDB_NOOVERWRITE);
-    return mrc == 0 || mrc == MDB_KEYEXIST ? GKX_OK : s_mdb_fail (errbuf, mrc, "indexing a conversion");
+    if (cerr[0]) {
+        return gkx_fail (errbuf, GKX_EBODY, "%s seq %llu: %s", gkx_role_name (role),
+                         (unsigned long long) seq, cerr);
+    }
+    if (rc == GKX_OK && !local && self->deliveries_on) {
+        rc = s_delivery_queue (self, txn, entry, errbuf);
+    }
+    return rc;
 }
 
 /* Updates what an entry derives (the offer's merge state) inside txn.
@@ -480,7 +966,7 @@ s_derive (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry, int role,
         return s_state_put (self, txn, pid, s_cache_put (self, pid, &state), errbuf);
     }
     if (kind == GKX_KIND_CONVERSION || kind == GKX_KIND_CONVERSION_STATUS) {
-        return s_derive_conversion (self, txn, entry, role, errbuf);
+        return s_derive_ledger (self, txn, entry, role, errbuf);
     }
     if (kind != GKX_KIND_EDIT && kind != GKX_KIND_PROPOSE && kind != GKX_KIND_ANSWER) {
         return GKX_OK;
@@ -616,6 +1102,18 @@ s_open_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
     if (rc == 0) {
         rc = mdb_dbi_open (txn, "dedupe", MDB_CREATE, &self->dedupe);
     }
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "conversions", MDB_CREATE, &self->conversions);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "tallies", MDB_CREATE, &self->tallies);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "deliveries", MDB_CREATE, &self->deliveries);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "pending", MDB_CREATE, &self->pending);
+    }
     if (rc != 0) {
         return s_mdb_fail (errbuf, rc, "opening databases");
     }
@@ -668,6 +1166,7 @@ gkx_store_open (gkx_store_t **self_p, const char *dir, const uint8_t self_id[GKX
     memcpy (self->self_id, self_id, GKX_ID_BYTES);
     self->clock_ms = options && options->clock_ms ? options->clock_ms : s_default_clock;
     self->clock_arg = options ? options->clock_arg : NULL;
+    self->deliveries_on = options ? options->deliveries : 0;
     size_t map_bytes = options && options->map_bytes ? options->map_bytes : GKX_STORE_MAP_BYTES;
 
     int rc = mdb_env_create (&self->env);
@@ -1641,4 +2140,383 @@ gkx_store_hlc (gkx_store_t *self)
         mdb_txn_abort (txn);
     }
     return hlc;
+}
+
+void
+gkx_store_short_id (char out[GKX_STORE_SHORT_ID_CHARS + 1], const uint8_t pid[GKX_ID_BYTES])
+{
+    sodium_bin2hex (out, GKX_STORE_SHORT_ID_CHARS + 1, pid, GKX_STORE_SHORT_ID_CHARS / 2);
+}
+
+int
+gkx_store_short_find (gkx_store_t *self, const char *text, uint8_t pid[GKX_ID_BYTES])
+{
+    uint8_t prefix[GKX_STORE_SHORT_ID_CHARS / 2];
+    size_t bin_len = 0;
+    const char *end = NULL;
+    if (strlen (text) != GKX_STORE_SHORT_ID_CHARS
+        || sodium_hex2bin (prefix, sizeof prefix, text, GKX_STORE_SHORT_ID_CHARS, NULL, &bin_len,
+                           &end) != 0
+        || bin_len != sizeof prefix || *end != '\0') {
+        return GKX_EINVAL;
+    }
+    MDB_txn *txn;
+    MDB_cursor *cursor;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (mdb_cursor_open (txn, self->partnerships, &cursor) != 0) {
+        mdb_txn_abort (txn);
+        return GKX_ESTORE;
+    }
+    MDB_val key = {sizeof prefix, prefix};
+    MDB_val val;
+    int mrc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
+    rc = GKX_ENOTFOUND;
+    if (mrc == 0 && key.mv_size == GKX_ID_BYTES
+        && memcmp (key.mv_data, prefix, sizeof prefix) == 0) {
+        memcpy (pid, key.mv_data, GKX_ID_BYTES);
+        rc = GKX_OK;
+        /* Two partnerships sharing 64 bits of a random id: name neither. */
+        mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+        if (mrc == 0 && memcmp (key.mv_data, prefix, sizeof prefix) == 0) {
+            rc = GKX_ENOTFOUND;
+        }
+    }
+    else if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        rc = GKX_ESTORE;
+    }
+    mdb_cursor_close (cursor);
+    mdb_txn_abort (txn);
+    return rc;
+}
+
+int
+gkx_store_conversion (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                      const uint8_t id[GKX_HASH_BYTES], gkx_store_conversion_t *out)
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    rc = s_conv_get (self, txn, pid, id, out, NULL);
+    mdb_txn_abort (txn);
+    return rc == S_MAP_FULL ? GKX_ESTORE : rc;
+}
+
+/* Context of gkx_store_convert. */
+typedef struct {
+    const gkx_identity_t *identity;
+    gkx_store_convert_t *items;
+    size_t count;
+} s_convert_ctx_t;
+
+/* Resets an item's outputs, for the first run or a retry after the map grew. */
+static void
+s_convert_reset (gkx_store_convert_t *item)
+{
+    item->rc = GKX_OK;
+    item->errbuf[0] = '\0';
+    item->duplicate = 0;
+    memset (&item->conversion, 0, sizeof item->conversion);
+    item->currency[0] = '\0';
+    item->budget_spent = 0;
+    gkx_entry_destroy (&item->entry);
+}
+
+/* Checks that the partnership of an item takes a conversion from this node. */
+static int
+s_convert_check (gkx_store_t *self, MDB_txn *txn, gkx_store_convert_t *item)
+{
+    s_prec_t rec;
+    int rc = s_prec_get (self, txn, item->pid, &rec, item->errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (rec.pub.self_role != GKX_ROLE_ADVERTISER) {
+        return gkx_fail (item->errbuf, GKX_EPOLICY,
+                         "conversions are written by the partnership's advertiser only");
+    }
+    if (rec.pub.is_frozen) {
+        return gkx_fail (item->errbuf, GKX_EFROZEN, "the partnership is frozen (equivocation)");
+    }
+    gkx_head_t own;
+    rc = s_head_get (self, txn, item->pid, GKX_ROLE_ADVERTISER, &own, item->errbuf);
+    if (rc == GKX_OK && own.seq < rec.claimed_seq) {
+        return gkx_fail (item->errbuf, GKX_EAHEAD,
+                         "the node is taking back its own entries; try again shortly");
+    }
+    return rc;
+}
+
+/* Decides one postback's conversion and appends it. Returns GKX_OK (the
+   item's rc says whether it was written) or a store error for the lot. */
+static int
+s_convert_one (gkx_store_t *self, MDB_txn *txn, s_convert_ctx_t *ctx, gkx_store_convert_t *item,
+               char *errbuf)
+{
+    item->rc = s_convert_check (self, txn, item);
+    if (item->rc == GKX_ESTORE || item->rc == S_MAP_FULL) {
+        return item->rc;
+    }
+    if (item->rc != GKX_OK) {
+        return GKX_OK;
+    }
+    uint8_t kbuf[GKX_ID_BYTES + GKX_CONVERSION_DEDUPE_BYTES];
+    memcpy (kbuf, item->pid, GKX_ID_BYTES);
+    memcpy (kbuf + GKX_ID_BYTES, item->draft.dedupe, GKX_CONVERSION_DEDUPE_BYTES);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val;
+    int rc = mdb_get (txn, self->dedupe, &key, &val);
+    gkx_merge_t *state = NULL;
+    if (rc == 0 && val.mv_size == GKX_HASH_BYTES) {
+        item->duplicate = 1;
+        rc = s_conv_get (self, txn, item->pid, val.mv_data, &item->conversion, errbuf);
+        if (rc == GKX_OK) {
+            rc = s_state_get (self, txn, item->pid, &state, errbuf);
+        }
+        if (rc == GKX_OK) {
+            gkx_conversion_terms_t terms;
+            gkx_conversion_terms_read (&terms, gkx_merge_offer (state));
+            snprintf (item->currency, sizeof item->currency, "%s", terms.currency);
+        }
+        return rc;
+    }
+    if (rc != MDB_NOTFOUND) {
+        return s_mdb_fail (errbuf, rc, "reading the dedupe index");
+    }
+    rc = s_state_get (self, txn, item->pid, &state, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    /* The causal past of the entry about to be written is everything this
+       node holds, so the offer in force is the current one. */
+    const gkx_offer_t *offer = gkx_merge_offer (state);
+    gkx_conversion_terms_t terms;
+    gkx_conversion_terms_read (&terms, offer);
+    gkx_conversion_counters_t counters;
+    rc = s_counters_read (self, txn, item->pid, item->facts.time, &counters, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    counters.paused_since = s_hlc_seconds (gkx_merge_status_hlc (state));
+    if (item->revenue_currency[0] && strcmp (item->revenue_currency, terms.currency) != 0) {
+        item->facts.has_revenue = 0;
+    }
+    gkx_conversion_decision_t decision;
+    item->rc = gkx_conversion_decide (&decision, offer, &counters, &item->facts, item->errbuf);
+    if (item->rc != GKX_OK) {
+        return GKX_OK;
+    }
+    gkx_conversion_t *draft = &item->draft;
+    snprintf (draft->currency, sizeof draft->currency, "%s", terms.currency);
+    draft->payout = decision.payout;
+    draft->status = decision.status;
+    snprintf (draft->reason, sizeof draft->reason, "%s", decision.reason);
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    item->rc = gkx_conversion_encode (&body, &body_len, draft, item->errbuf);
+    if (item->rc != GKX_OK) {
+        return GKX_OK;
+    }
+    s_prec_t rec;
+    rc = s_prec_get (self, txn, item->pid, &rec, errbuf);
+    s_append_ctx_t actx = {ctx->identity, item->pid, GKX_KIND_CONVERSION, body, body_len,
+                           NULL, NULL, NULL};
+    if (rc == GKX_OK) {
+        rc = s_append_entry (self, txn, &actx, &rec, errbuf);
+    }
+    gkx_free (body);
+    if (rc == GKX_OK) {
+        item->entry = actx.entry;
+        actx.entry = NULL;
+        rc = s_conv_get (self, txn, item->pid, gkx_entry_hash (item->entry), &item->conversion,
+                         errbuf);
+    }
+    gkx_entry_destroy (&actx.entry);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    snprintf (item->currency, sizeof item->currency, "%s", terms.currency);
+    /* Spent: the sum reached the budget, or this payout would pass it. */
+    if (terms.budget_total != GKX_CONVERSION_NONE) {
+        int64_t spent = counters.total_payout;
+        if (s_is_counted (decision.status)) {
+            spent = s_sum_add (spent, decision.payout, 1);
+        }
+        item->budget_spent = spent >= terms.budget_total
+            || (strcmp (decision.reason, GKX_CONVERSION_REASON_BUDGET) == 0
+                && s_sum_add (counters.total_payout, decision.payout, 1) > terms.budget_total);
+    }
+    return GKX_OK;
+}
+
+/* Transaction body of gkx_store_convert. */
+static int
+s_convert_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    s_convert_ctx_t *ctx = arg;
+    for (size_t i = 0; i < ctx->count; i++) {
+        s_convert_reset (&ctx->items[i]);
+    }
+    for (size_t i = 0; i < ctx->count; i++) {
+        int rc = s_convert_one (self, txn, ctx, &ctx->items[i], errbuf);
+        if (rc != GKX_OK) {
+            return rc;
+        }
+    }
+    return GKX_OK;
+}
+
+int
+gkx_store_convert (gkx_store_t *self, const gkx_identity_t *identity,
+                   gkx_store_convert_t *items, size_t count, char *errbuf)
+{
+    assert (self && identity && (items || count == 0));
+    assert (memcmp (gkx_identity_id (identity), self->self_id, GKX_ID_BYTES) == 0);
+    s_convert_ctx_t ctx = {identity, items, count};
+    int rc = s_write (self, s_convert_txn, &ctx, errbuf);
+    if (rc != GKX_OK) {
+        for (size_t i = 0; i < count; i++) {
+            gkx_entry_destroy (&items[i].entry);
+            items[i].rc = rc;
+            snprintf (items[i].errbuf, sizeof items[i].errbuf, "%s", errbuf ? errbuf : "");
+        }
+    }
+    return rc;
+}
+
+/* Walk state of the delivery listings. */
+typedef struct {
+    int (*fn) (const gkx_delivery_t *d, void *arg);
+    void *arg;
+    uint64_t now_ms;
+    size_t left;
+} s_delivery_walk_t;
+
+int
+gkx_store_deliveries_due (gkx_store_t *self, uint64_t now_ms, size_t limit,
+                          int (*fn) (const gkx_delivery_t *d, void *arg), void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cursor;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (mdb_cursor_open (txn, self->pending, &cursor) != 0) {
+        mdb_txn_abort (txn);
+        return GKX_ESTORE;
+    }
+    MDB_val key;
+    MDB_val val;
+    int result = GKX_OK;
+    int mrc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
+    while (mrc == 0 && limit > 0) {
+        MDB_val dval;
+        gkx_delivery_t d;
+        if (mdb_get (txn, self->deliveries, &key, &dval) != 0
+            || s_delivery_decode (&d, &key, &dval) != GKX_OK) {
+            result = GKX_ESTORE;
+            break;
+        }
+        if (d.next_attempt_ms && d.next_attempt_ms <= now_ms) {
+            limit--;
+            result = fn (&d, arg);
+            if (result != 0) {
+                break;
+            }
+        }
+        mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    mdb_txn_abort (txn);
+    return result;
+}
+
+int
+gkx_store_deliveries (gkx_store_t *self, size_t limit,
+                      int (*fn) (const gkx_delivery_t *d, void *arg), void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cursor;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (mdb_cursor_open (txn, self->deliveries, &cursor) != 0) {
+        mdb_txn_abort (txn);
+        return GKX_ESTORE;
+    }
+    MDB_val key;
+    MDB_val val;
+    int result = GKX_OK;
+    int mrc = mdb_cursor_get (cursor, &key, &val, MDB_LAST);
+    while (mrc == 0 && limit-- > 0) {
+        gkx_delivery_t d;
+        if (s_delivery_decode (&d, &key, &val) != GKX_OK) {
+            result = GKX_ESTORE;
+            break;
+        }
+        result = fn (&d, arg);
+        if (result != 0) {
+            break;
+        }
+        mrc = mdb_cursor_get (cursor, &key, &val, MDB_PREV);
+    }
+    mdb_cursor_close (cursor);
+    mdb_txn_abort (txn);
+    return result;
+}
+
+int
+gkx_store_delivery_get (gkx_store_t *self, uint64_t id, gkx_delivery_t *out)
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    uint8_t kbuf[8];
+    s_put_be64 (kbuf, id);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val;
+    int mrc = mdb_get (txn, self->deliveries, &key, &val);
+    if (mrc == 0) {
+        rc = s_delivery_decode (out, &key, &val);
+    }
+    else {
+        rc = mrc == MDB_NOTFOUND ? GKX_ENOTFOUND : GKX_ESTORE;
+    }
+    mdb_txn_abort (txn);
+    return rc;
+}
+
+/* Transaction body of gkx_store_delivery_put. */
+static int
+s_delivery_put_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    const gkx_delivery_t *d = arg;
+    uint8_t kbuf[8];
+    s_put_be64 (kbuf, d->id);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val;
+    int rc = mdb_get (txn, self->deliveries, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        return gkx_fail (errbuf, GKX_ENOTFOUND, "store: no delivery %llu",
+                         (unsigned long long) d->id);
+    }
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "reading a delivery");
+    }
+    return s_delivery_write (self, txn, d, errbuf);
+}
+
+int
+gkx_store_delivery_put (gkx_store_t *self, const gkx_delivery_t *d, char *errbuf)
+{
+    assert (self && d);
+    return s_write (self, s_delivery_put_txn, (void *) d, errbuf);
 }

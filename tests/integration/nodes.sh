@@ -11,8 +11,9 @@ free_port() {
 
 # node_init NAME ROLE [ACCEPT]: gkx init with free ports; writes $T/NAME.card.
 node_init() {
-    local name=$1 role=$2 accept=${3:-listed}
-    "$GKX" init --dir "$T/$name" --role "$role" --name "$name" \
+    local name=$1 role=$2 accept=${3:-listed} postback=()
+    [ "$role" = advertiser ] && postback=(--postback "127.0.0.1:$(free_port)")
+    "$GKX" init --dir "$T/$name" --role "$role" --name "$name" "${postback[@]}" \
         --listen "tcp://127.0.0.1:$(free_port)" --api "127.0.0.1:$(free_port)" >/dev/null || return 1
     sed -i "s/^accept = listed$/accept = $accept/" "$T/$name/gkx.conf"
     "$GKX" --dir "$T/$name" card --json >"$T/$name.card"

@@ -416,7 +416,7 @@ START_TEST (test_written_files_load_for_both_roles)
 {
     s_dir_t d;
     s_dir_make (&d);
-    gkx_config_init_t init = {GKX_ROLE_ADVERTISER, "Acme", "ops@acme.test", NULL, NULL};
+    gkx_config_init_t init = {GKX_ROLE_ADVERTISER, "Acme", "ops@acme.test", NULL, NULL, NULL};
     char errbuf[GKX_ERRBUF_BYTES] = "";
     ck_assert_int_eq (gkx_config_write (d.dir, &init, errbuf), GKX_OK);
     char *text = s_slurp (d.conf);
@@ -434,7 +434,7 @@ START_TEST (test_written_files_load_for_both_roles)
     gkx_config_destroy (&config);
     ck_assert_int_eq (gkx_config_write (d.dir, &init, errbuf), GKX_EEXIST);
     unlink (d.conf);
-    gkx_config_init_t pub = {GKX_ROLE_PUBLISHER, "Pub", NULL, NULL, NULL};
+    gkx_config_init_t pub = {GKX_ROLE_PUBLISHER, "Pub", NULL, NULL, NULL, NULL};
     ck_assert_int_eq (gkx_config_write (d.dir, &pub, errbuf), GKX_OK);
     text = s_slurp (d.conf);
     ck_assert_ptr_nonnull (strstr (text, "\n# [webhook]\n# url = "));

@@ -1767,6 +1767,263 @@ START_TEST (test_conversion_bodies_checked)
 }
 END_TEST
 
+/* Fills a postback item for partnership pid: an install at a fixed time. */
+static void
+s_item (gkx_store_convert_t *item, const uint8_t pid[GKX_ID_BYTES], const char *transaction)
+{
+    memset (item, 0, sizeof *item);
+    memcpy (item->pid, pid, GKX_ID_BYTES);
+    snprintf (item->draft.click_id, sizeof item->draft.click_id, "click-%s", transaction);
+    snprintf (item->draft.event, sizeof item->draft.event, "install");
+    item->draft.time = 1795491556;
+    gkx_postback_dedupe_key (item->draft.dedupe, transaction, "install");
+    item->facts.event = item->draft.event;
+    item->facts.time = item->draft.time;
+}
+
+/* Converts items on a and ships the new entries to b. */
+static void
+s_convert_ship (s_node_t *a, s_node_t *b, gkx_store_convert_t *items, size_t count)
+{
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_msg (gkx_store_convert (a->store, a->identity, items, count, errbuf) == GKX_OK, "%s",
+                   errbuf);
+    for (size_t i = 0; i < count; i++) {
+        if (items[i].entry) {
+            s_deliver (b, items[i].entry);
+            gkx_entry_destroy (&items[i].entry);
+        }
+    }
+}
+
+/* One transaction writes a batch: new conversions are decided from the
+   offer (payout 2.50 USD), a repeated dedupe key in the same batch or a
+   later one answers the first conversion, and the publisher's node holds
+   the same records without a flag. */
+START_TEST (test_convert_batch_dedupes)
+{
+    s_node_t a;
+    s_node_t b;
+    uint8_t pid[GKX_ID_BYTES];
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    gkx_store_convert_t *items = calloc (3, sizeof *items);
+    s_item (&items[0], pid, "t1");
+    s_item (&items[1], pid, "t2");
+    s_item (&items[2], pid, "t1");
+    s_convert_ship (&a, &b, items, 3);
+    ck_assert_int_eq (items[0].rc, GKX_OK);
+    ck_assert_int_eq (items[0].duplicate, 0);
+    ck_assert_int_eq (items[0].conversion.status, GKX_CONVERSION_APPROVED);
+    ck_assert_int_eq (items[0].conversion.payout, 2500000);
+    ck_assert_str_eq (items[0].currency, "USD");
+    ck_assert_int_eq (items[1].duplicate, 0);
+    ck_assert_int_eq (items[2].duplicate, 1);
+    ck_assert_mem_eq (items[2].conversion.id, items[0].conversion.id, GKX_HASH_BYTES);
+    s_item (&items[0], pid, "t2");
+    s_convert_ship (&a, &b, items, 1);
+    ck_assert_int_eq (items[0].duplicate, 1);
+    ck_assert_mem_eq (items[0].conversion.id, items[1].conversion.id, GKX_HASH_BYTES);
+    gkx_store_conversion_t held;
+    ck_assert_int_eq (gkx_store_conversion (b.store, pid, items[1].conversion.id, &held), GKX_OK);
+    ck_assert_int_eq (held.status, GKX_CONVERSION_APPROVED);
+    ck_assert_int_eq (held.payout, 2500000);
+    ck_assert_str_eq (held.flag, "");
+    gkx_head_t head;
+    ck_assert_int_eq (gkx_store_head (b.store, pid, GKX_ROLE_ADVERTISER, &head), GKX_OK);
+    ck_assert_uint_eq (head.seq, 3);
+    free (items);
+    gkx_entry_destroy (&genesis);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* A daily cap counts approved conversions of the day: the third of a cap
+   of 2 is rejected "cap"; reversing one frees its place; a reversed
+   conversion cannot come back. */
+START_TEST (test_convert_cap_and_status)
+{
+    s_node_t a;
+    s_node_t b;
+    uint8_t pid[GKX_ID_BYTES];
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    /* A hold of 60 days keeps approved conversions open to changes. */
+    const char *edits[] = {"caps.daily=2", "conversion_policy.hold_days=60"};
+    gkx_entry_t *entry = NULL;
+    for (size_t i = 0; i < 2; i++) {
+        msgpack_sbuffer edit;
+        gkx_test_edit_body (&edit, edits[i]);
+        entry = s_append (&a, pid, GKX_KIND_EDIT, (const uint8_t *) edit.data, edit.size);
+        s_deliver (&b, entry);
+        gkx_entry_destroy (&entry);
+        msgpack_sbuffer_destroy (&edit);
+    }
+    gkx_store_convert_t *items = calloc (3, sizeof *items);
+    s_item (&items[0], pid, "c1");
+    s_item (&items[1], pid, "c2");
+    s_item (&items[2], pid, "c3");
+    s_convert_ship (&a, &b, items, 3);
+    ck_assert_int_eq (items[1].conversion.status, GKX_CONVERSION_APPROVED);
+    ck_assert_int_eq (items[2].conversion.status, GKX_CONVERSION_REJECTED);
+    ck_assert_str_eq (items[2].conversion.reason, "cap");
+    gkx_store_conversion_t held;
+    ck_assert_int_eq (gkx_store_conversion (b.store, pid, items[2].conversion.id, &held), GKX_OK);
+    ck_assert_str_eq (held.reason, "cap");
+    ck_assert_str_eq (held.flag, "");
+
+    gkx_conversion_change_t change;
+    memset (&change, 0, sizeof change);
+    memcpy (change.conversion, items[0].conversion.id, GKX_HASH_BYTES);
+    change.status = GKX_CONVERSION_REVERSED;
+    snprintf (change.reason, sizeof change.reason, "chargeback");
+    uint8_t *body = NULL;
+    size_t len = 0;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_int_eq (gkx_conversion_change_encode (&body, &len, &change, errbuf), GKX_OK);
+    entry = s_append (&a, pid, GKX_KIND_CONVERSION_STATUS, body, len);
+    s_deliver (&b, entry);
+    gkx_entry_destroy (&entry);
+    ck_assert_int_eq (gkx_store_conversion (b.store, pid, items[0].conversion.id, &held), GKX_OK);
+    ck_assert_int_eq (held.status, GKX_CONVERSION_REVERSED);
+    ck_assert_str_eq (held.reason, "chargeback");
+    /* The reversed conversion no longer counts: one more fits the cap. */
+    s_item (&items[0], pid, "c4");
+    s_convert_ship (&a, &b, items, 1);
+    ck_assert_int_eq (items[0].conversion.status, GKX_CONVERSION_APPROVED);
+    /* Reversed is final: the advertiser's own node refuses the change. */
+    change.status = GKX_CONVERSION_APPROVED;
+    gkx_free (body);
+    ck_assert_int_eq (gkx_conversion_change_encode (&body, &len, &change, errbuf), GKX_OK);
+    ck_assert_int_eq (gkx_store_append (a.store, a.identity, pid, GKX_KIND_CONVERSION_STATUS, body,
+                                        len, NULL, errbuf), GKX_EPOLICY);
+    gkx_free (body);
+    free (items);
+    gkx_entry_destroy (&genesis);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* The publisher's node checks each conversion against the terms of its
+   causal past: a wrong payout is kept, with a flag naming it. A conversion
+   written by the publisher is refused on its own node. */
+START_TEST (test_conversion_verified_by_publisher)
+{
+    s_node_t a;
+    s_node_t b;
+    uint8_t pid[GKX_ID_BYTES];
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    gkx_conversion_t *c = malloc (sizeof *c);
+    s_conversion (c, "txn-9");
+    c->payout = 9000000;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_int_eq (gkx_conversion_encode (&body, &len, c, errbuf), GKX_OK);
+    gkx_entry_t *entry = s_append (&a, pid, GKX_KIND_CONVERSION, body, len);
+    s_deliver (&b, entry);
+    gkx_store_conversion_t held;
+    ck_assert_int_eq (gkx_store_conversion (b.store, pid, gkx_entry_hash (entry), &held), GKX_OK);
+    ck_assert_msg (strstr (held.flag, "payout") != NULL, "flag: %s", held.flag);
+    ck_assert_int_eq (gkx_store_conversion (a.store, pid, gkx_entry_hash (entry), &held), GKX_OK);
+    ck_assert_str_eq (held.flag, "");
+    ck_assert_int_eq (gkx_store_append (b.store, b.identity, pid, GKX_KIND_CONVERSION, body, len,
+                                        NULL, errbuf), GKX_EPOLICY);
+    ck_assert_ptr_nonnull (strstr (errbuf, "advertiser only"));
+    gkx_free (body);
+    free (c);
+    gkx_entry_destroy (&entry);
+    gkx_entry_destroy (&genesis);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* Collects deliveries. */
+static int
+s_delivery_collect (const gkx_delivery_t *d, void *arg)
+{
+    gkx_delivery_t *out = arg;
+    while (out->id) {
+        out++;
+    }
+    *out = *d;
+    return 0;
+}
+
+/* With deliveries on, each counterparty conversion is queued for the
+   webhook in its ingest's transaction; a delivered one leaves the due
+   list but stays in the listing; a short id finds its partnership. */
+START_TEST (test_deliveries_queued)
+{
+    s_node_t a;
+    s_node_t b;
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_store_options_t options;
+    memset (&options, 0, sizeof options);
+    options.deliveries = 1;
+    s_node_open (&a, NULL);
+    s_node_open (&b, &options);
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    gkx_store_convert_t *items = calloc (2, sizeof *items);
+    s_item (&items[0], pid, "d1");
+    s_item (&items[1], pid, "d2");
+    s_convert_ship (&a, &b, items, 2);
+    gkx_delivery_t found[4];
+    memset (found, 0, sizeof found);
+    ck_assert_int_eq (gkx_store_deliveries_due (b.store, UINT64_MAX, 10, s_delivery_collect, found),
+                      GKX_OK);
+    ck_assert_uint_eq (found[0].id, 1);
+    ck_assert_uint_eq (found[0].seq, 2);
+    ck_assert_uint_eq (found[1].id, 2);
+    ck_assert_uint_eq (found[2].id, 0);
+    found[0].attempts = 1;
+    found[0].last_status = 200;
+    found[0].delivered_ms = found[0].last_attempt_ms = 1000;
+    found[0].next_attempt_ms = 0;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_int_eq (gkx_store_delivery_put (b.store, &found[0], errbuf), GKX_OK);
+    gkx_delivery_t due[4];
+    memset (due, 0, sizeof due);
+    ck_assert_int_eq (gkx_store_deliveries_due (b.store, UINT64_MAX, 10, s_delivery_collect, due),
+                      GKX_OK);
+    ck_assert_uint_eq (due[0].id, 2);
+    ck_assert_uint_eq (due[1].id, 0);
+    memset (due, 0, sizeof due);
+    ck_assert_int_eq (gkx_store_deliveries (b.store, 10, s_delivery_collect, due), GKX_OK);
+    ck_assert_uint_eq (due[0].id, 2);
+    ck_assert_uint_eq (due[1].id, 1);
+    ck_assert_uint_eq (due[1].delivered_ms, 1000);
+    gkx_delivery_t one;
+    ck_assert_int_eq (gkx_store_delivery_get (b.store, 1, &one), GKX_OK);
+    ck_assert_int_eq (one.last_status, 200);
+    ck_assert_int_eq (gkx_store_delivery_get (b.store, 9, &one), GKX_ENOTFOUND);
+    memset (due, 0, sizeof due);
+    ck_assert_int_eq (gkx_store_deliveries (a.store, 10, s_delivery_collect, due), GKX_OK);
+    ck_assert_uint_eq (due[0].id, 0);
+
+    char short_id[GKX_STORE_SHORT_ID_CHARS + 1];
+    uint8_t found_pid[GKX_ID_BYTES];
+    gkx_store_short_id (short_id, pid);
+    ck_assert_int_eq (gkx_store_short_find (b.store, short_id, found_pid), GKX_OK);
+    ck_assert_mem_eq (found_pid, pid, GKX_ID_BYTES);
+    ck_assert_int_eq (gkx_store_short_find (b.store, "00000000000000zz", found_pid), GKX_EINVAL);
+    ck_assert_int_eq (gkx_store_short_find (b.store, "abc", found_pid), GKX_EINVAL);
+    short_id[0] = short_id[0] == '0' ? '1' : '0';
+    ck_assert_int_eq (gkx_store_short_find (b.store, short_id, found_pid), GKX_ENOTFOUND);
+    free (items);
+    gkx_entry_destroy (&genesis);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -1800,6 +2057,10 @@ main (void)
     tcase_add_test (tc, test_share_needs_valid_offer);
     tcase_add_test (tc, test_conversion_indexed_by_dedupe);
     tcase_add_test (tc, test_conversion_bodies_checked);
+    tcase_add_test (tc, test_convert_batch_dedupes);
+    tcase_add_test (tc, test_convert_cap_and_status);
+    tcase_add_test (tc, test_conversion_verified_by_publisher);
+    tcase_add_test (tc, test_deliveries_queued);
     suite_add_tcase (s, tc);
     return gkx_test_run (s);
 }
