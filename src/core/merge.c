@@ -1436,6 +1436,7 @@ cleanup:
 uint64_t
 gkx_merge_last_seq (const gkx_merge_t *self, int role)
 {
+    assert (self);
     uint64_t last = 0;
     for (size_t i = 0; i < self->count; i++) {
         if (self->entries[i].role == role && self->entries[i].seq > last) {

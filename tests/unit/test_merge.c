@@ -786,7 +786,10 @@ START_TEST (test_offer_at_edits)
     s_expect_at (m, 0, 1, "caps", "daily", "null");
     s_expect_at (m, 2, 1, "payout", "amount", "\"4.00\"");
     s_expect_at (m, 2, 1, "targeting", "countries", "[\"CA\",\"FR\",\"US\"]");
-    /* the full cut, and any cut beyond it, is the current offer */
+    /* the full cut, and any cut beyond it, is the current offer; the last
+       seqs held name the smallest such cut */
+    ck_assert_uint_eq (gkx_merge_last_seq (m, GKX_ROLE_ADVERTISER), 2);
+    ck_assert_uint_eq (gkx_merge_last_seq (m, GKX_ROLE_PUBLISHER), 1);
     s_expect_at_current (m, 2, 1);
     s_expect_at_current (m, UINT64_MAX, UINT64_MAX);
     /* reading cuts leaves the state as it was */
