@@ -22,6 +22,7 @@
 #include <gkx/identity.h>
 #include <gkx/store.h>
 
+#include <czmq.h>
 #include <jansson.h>
 
 #ifdef __cplusplus
@@ -98,6 +99,12 @@ int gkx_node_convert (gkx_node_t *self, gkx_store_convert_t *item);
 typedef struct gkx_webhook gkx_webhook_t;
 void gkx_node_set_webhook (gkx_node_t *self, gkx_webhook_t *webhook);
 gkx_webhook_t *gkx_node_webhook (gkx_node_t *self);
+
+/* The node's event loop, for modules that add their own sockets and
+   timers (a directory, a notifier's timer). Register from gkxd's main
+   before gkx_node_run, or from the loop itself (inside gkx_node_call);
+   handlers then run on the loop thread, which owns the store. */
+zloop_t *gkx_node_loop (gkx_node_t *self);
 
 /* When the node opened, in milliseconds since the epoch. */
 uint64_t gkx_node_started_ms (gkx_node_t *self);

@@ -1072,6 +1072,12 @@ gkx_node_convert (gkx_node_t *self, gkx_store_convert_t *item)
     return gkx_node_call (self, s_convert_marker, item);
 }
 
+zloop_t *
+gkx_node_loop (gkx_node_t *self)
+{
+    return self->loop;
+}
+
 void
 gkx_node_set_webhook (gkx_node_t *self, gkx_webhook_t *webhook)
 {
