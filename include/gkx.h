@@ -10,6 +10,7 @@
 #include <gkx/card.h>
 #include <gkx/codec.h>
 #include <gkx/conversion.h>
+#include <gkx/dirmsg.h>
 #include <gkx/entry.h>
 #include <gkx/error.h>
 #include <gkx/export.h>
@@ -23,5 +24,6 @@
 #include <gkx/postback.h>
 #include <gkx/report.h>
 #include <gkx/store.h>
+#include <gkx/withdrawal.h>
 
 #endif

@@ -80,6 +80,13 @@ const char *gkx_card_endpoint (const gkx_card_t *self);
 const char *gkx_card_email (const gkx_card_t *self);
 uint64_t gkx_card_timestamp (const gkx_card_t *self);
 
+/* The card's verticals and countries: how many, and item index (below the
+   count), borrowed for the card's life. */
+size_t gkx_card_verticals_count (const gkx_card_t *self);
+const char *gkx_card_vertical (const gkx_card_t *self, size_t index);
+size_t gkx_card_countries_count (const gkx_card_t *self);
+const char *gkx_card_country (const gkx_card_t *self, size_t index);
+
 #ifdef __cplusplus
 }
 #endif

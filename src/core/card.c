@@ -607,3 +607,29 @@ gkx_card_timestamp (const gkx_card_t *self)
 {
     return self->timestamp_ms;
 }
+
+size_t
+gkx_card_verticals_count (const gkx_card_t *self)
+{
+    return self->verticals_count;
+}
+
+const char *
+gkx_card_vertical (const gkx_card_t *self, size_t index)
+{
+    assert (index < self->verticals_count);
+    return self->verticals[index];
+}
+
+size_t
+gkx_card_countries_count (const gkx_card_t *self)
+{
+    return self->countries_count;
+}
+
+const char *
+gkx_card_country (const gkx_card_t *self, size_t index)
+{
+    assert (index < self->countries_count);
+    return self->countries[index];
+}

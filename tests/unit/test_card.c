@@ -287,6 +287,26 @@ START_TEST (test_issue_and_accessors)
 }
 END_TEST
 
+/* The verticals and countries read back in order, also after decoding. */
+START_TEST (test_list_accessors)
+{
+    ck_assert_uint_eq (gkx_card_verticals_count (s_card), 2);
+    ck_assert_str_eq (gkx_card_vertical (s_card, 0), "motorsport");
+    ck_assert_str_eq (gkx_card_vertical (s_card, 1), "events");
+    ck_assert_uint_eq (gkx_card_countries_count (s_card), 2);
+    ck_assert_str_eq (gkx_card_country (s_card, 0), "FR");
+    ck_assert_str_eq (gkx_card_country (s_card, 1), "DE");
+    size_t len = 0;
+    const uint8_t *bytes = gkx_card_bytes (s_card, &len);
+    gkx_card_t *decoded = NULL;
+    ck_assert_rc (gkx_card_decode (&decoded, bytes, len, NULL), GKX_OK);
+    ck_assert_uint_eq (gkx_card_verticals_count (decoded), 2);
+    ck_assert_str_eq (gkx_card_vertical (decoded, 1), "events");
+    ck_assert_str_eq (gkx_card_country (decoded, 0), "FR");
+    gkx_card_destroy (&decoded);
+}
+END_TEST
+
 /* The msgpack form is [canonical map of 9 fields, bin8 signature]; the
    signature is the id's over "GKX-CARD-V1" || the map's bytes. */
 START_TEST (test_msgpack_layout)
@@ -927,6 +947,7 @@ main (void)
     TCase *tc = tcase_create ("card");
     tcase_add_checked_fixture (tc, s_setup, s_teardown);
     tcase_add_test (tc, test_issue_and_accessors);
+    tcase_add_test (tc, test_list_accessors);
     tcase_add_test (tc, test_msgpack_layout);
     tcase_add_test (tc, test_msgpack_round_trip);
     tcase_add_test (tc, test_json_round_trip);
