@@ -27,6 +27,7 @@
 #include <gkx/error.h>
 #include <gkx/identity.h>
 #include <gkx/merge.h>
+#include <gkx/withdrawal.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -200,6 +201,41 @@ GKX_NODISCARD int gkx_store_peer_get (gkx_store_t *self, const uint8_t id[GKX_ID
    early when fn returns non-zero and returns that value. */
 int gkx_store_peers (gkx_store_t *self, int (*fn) (const gkx_card_t *card, void *arg),
                      void *arg);
+
+/* A directory's records (docs/protocol.md, "Directory"), for a node that
+   serves as one: the newest card published for each id, and the owners'
+   withdrawals, kept so that an older card cannot bring a listing back. */
+
+/* Keeps a published, verified card unless it is stale. Returns GKX_OK when
+   it is stored (replacing an older card of its id) or was held already
+   (the same bytes); GKX_EPOLICY when its owner withdrew its cards at or
+   after the card's timestamp; GKX_EEXIST when a card of its id issued at
+   the same time or later is held; or GKX_ESTORE. errbuf says which. */
+GKX_NODISCARD int gkx_store_directory_put (gkx_store_t *self, const gkx_card_t *card,
+                                           char *errbuf);
+
+/* Keeps a verified withdrawal and, in the same transaction, drops the card
+   of its id when the withdrawal covers it (gkx_withdrawal_is_covering).
+   Returns GKX_OK (also when a withdrawal of the same time is held
+   already), GKX_EEXIST when a later withdrawal of its id is held, or
+   GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_directory_withdraw (gkx_store_t *self, const gkx_withdrawal_t *w,
+                                                char *errbuf);
+
+/* Calls fn for every card the directory holds (borrowed for the call) in
+   id order; stops early when fn returns non-zero and returns that value,
+   else GKX_OK or GKX_ESTORE. */
+int gkx_store_directory_cards (gkx_store_t *self,
+                               int (*fn) (const gkx_card_t *card, void *arg), void *arg);
+
+/* This node's own listing: 0 while its card is to be published to the
+   directories of its configuration, else when it was withdrawn (ms). */
+uint64_t gkx_store_directory_withdrawn (gkx_store_t *self);
+
+/* Records this node's own withdrawal time, or 0 to be listed again.
+   Returns GKX_OK or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_directory_set_withdrawn (gkx_store_t *self, uint64_t time_ms,
+                                                     char *errbuf);
 
 /* Finds the conversion of partnership pid whose dedupe key (16 bytes,
    gkx_postback_dedupe_key) is dedupe, writing its entry hash (the

@@ -87,6 +87,7 @@ struct gkx_store {
     MDB_dbi evidence;
     MDB_dbi offers;
     MDB_dbi peers;
+    MDB_dbi directory;      /* a directory's cards ('c' || id) and withdrawals ('w' || id) */
     MDB_dbi dedupe;
     MDB_dbi conversions;
     MDB_dbi tallies;
@@ -1100,6 +1101,9 @@ s_open_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
         rc = mdb_dbi_open (txn, "peers", MDB_CREATE, &self->peers);
     }
     if (rc == 0) {
+        rc = mdb_dbi_open (txn, "directory", MDB_CREATE, &self->directory);
+    }
+    if (rc == 0) {
         rc = mdb_dbi_open (txn, "dedupe", MDB_CREATE, &self->dedupe);
     }
     if (rc == 0) {
@@ -2101,6 +2105,200 @@ gkx_store_peers (gkx_store_t *self, int (*fn) (const gkx_card_t *card, void *arg
 {
     s_walk_ctx_t ctx = {NULL, NULL, fn, arg, 0};
     return s_walk (self, self->peers, NULL, 0, NULL, 0, s_visit_peer, &ctx);
+}
+
+/* Metadata key of this node's own withdrawal time (gkx_store_directory_withdrawn). */
+#define S_META_WITHDRAWN "withdrawn"
+
+/* Writes the directory key of a record: its tag ('c' card, 'w' withdrawal)
+   and the id. */
+static void
+s_directory_key (uint8_t key[1 + GKX_ID_BYTES], uint8_t tag, const uint8_t id[GKX_ID_BYTES])
+{
+    key[0] = tag;
+    memcpy (key + 1, id, GKX_ID_BYTES);
+}
+
+/* Reads the withdrawal of id the directory holds into *w_p (NULL when none). */
+static int
+s_directory_withdrawal (gkx_store_t *self, MDB_txn *txn, const uint8_t id[GKX_ID_BYTES],
+                        gkx_withdrawal_t **w_p, char *errbuf)
+{
+    uint8_t kbuf[1 + GKX_ID_BYTES];
+    s_directory_key (kbuf, 'w', id);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val;
+    *w_p = NULL;
+    int rc = mdb_get (txn, self->directory, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        return GKX_OK;
+    }
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "reading a withdrawal");
+    }
+    if (gkx_withdrawal_decode (w_p, val.mv_data, val.mv_size, NULL) != GKX_OK) {
+        return gkx_fail (errbuf, GKX_ESTORE, "store: damaged withdrawal record");
+    }
+    return GKX_OK;
+}
+
+/* Reads the card of id the directory holds into *card_p (NULL when none). */
+static int
+s_directory_card (gkx_store_t *self, MDB_txn *txn, const uint8_t id[GKX_ID_BYTES],
+                  gkx_card_t **card_p, char *errbuf)
+{
+    uint8_t kbuf[1 + GKX_ID_BYTES];
+    s_directory_key (kbuf, 'c', id);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val;
+    *card_p = NULL;
+    int rc = mdb_get (txn, self->directory, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        return GKX_OK;
+    }
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "reading a directory card");
+    }
+    if (gkx_card_decode (card_p, val.mv_data, val.mv_size, NULL) != GKX_OK) {
+        return gkx_fail (errbuf, GKX_ESTORE, "store: damaged directory card");
+    }
+    return GKX_OK;
+}
+
+/* Transaction body of gkx_store_directory_put. */
+static int
+s_directory_put_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    const gkx_card_t *card = arg;
+    gkx_withdrawal_t *w = NULL;
+    gkx_card_t *held = NULL;
+    size_t len;
+    const uint8_t *bytes = gkx_card_bytes (card, &len);
+    int rc = s_directory_withdrawal (self, txn, gkx_card_id (card), &w, errbuf);
+    if (rc == GKX_OK && w && gkx_withdrawal_is_covering (w, card)) {
+        rc = gkx_fail (errbuf, GKX_EPOLICY,
+                       "card of %s: withdrawn by its owner at %llu, and issued at %llu",
+                       gkx_card_name (card), (unsigned long long) gkx_withdrawal_time (w),
+                       (unsigned long long) gkx_card_timestamp (card));
+    }
+    if (rc == GKX_OK) {
+        rc = s_directory_card (self, txn, gkx_card_id (card), &held, errbuf);
+    }
+    size_t held_len = 0;
+    const uint8_t *held_bytes = held ? gkx_card_bytes (held, &held_len) : NULL;
+    int same = held && held_len == len && memcmp (held_bytes, bytes, len) == 0;
+    if (rc == GKX_OK && held && !same && gkx_card_timestamp (held) >= gkx_card_timestamp (card)) {
+        rc = gkx_fail (errbuf, GKX_EEXIST,
+                       "card of %s: issued at %llu, not after the card held (issued at %llu)",
+                       gkx_card_name (card), (unsigned long long) gkx_card_timestamp (card),
+                       (unsigned long long) gkx_card_timestamp (held));
+    }
+    if (rc == GKX_OK && !same) {
+        uint8_t kbuf[1 + GKX_ID_BYTES];
+        s_directory_key (kbuf, 'c', gkx_card_id (card));
+        MDB_val key = {sizeof kbuf, kbuf};
+        MDB_val val = {len, (void *) bytes};
+        int mrc = mdb_put (txn, self->directory, &key, &val, 0);
+        rc = mrc == 0 ? GKX_OK : s_mdb_fail (errbuf, mrc, "writing a directory card");
+    }
+    gkx_card_destroy (&held);
+    gkx_withdrawal_destroy (&w);
+    return rc;
+}
+
+int
+gkx_store_directory_put (gkx_store_t *self, const gkx_card_t *card, char *errbuf)
+{
+    assert (self && card);
+    return s_write (self, s_directory_put_txn, (void *) card, errbuf);
+}
+
+/* Transaction body of gkx_store_directory_withdraw. */
+static int
+s_directory_withdraw_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    const gkx_withdrawal_t *w = arg;
+    const uint8_t *id = gkx_withdrawal_id (w);
+    gkx_withdrawal_t *held = NULL;
+    gkx_card_t *card = NULL;
+    int rc = s_directory_withdrawal (self, txn, id, &held, errbuf);
+    if (rc == GKX_OK && held && gkx_withdrawal_time (held) >= gkx_withdrawal_time (w)) {
+        /* The same withdrawal sent again is done already; an older one is stale. */
+        rc = gkx_withdrawal_time (held) == gkx_withdrawal_time (w)
+            ? GKX_OK
+            : gkx_fail (errbuf, GKX_EEXIST,
+                        "withdrawal made at %llu, before the one held (made at %llu)",
+                        (unsigned long long) gkx_withdrawal_time (w),
+                        (unsigned long long) gkx_withdrawal_time (held));
+        gkx_withdrawal_destroy (&held);
+        return rc;
+    }
+    gkx_withdrawal_destroy (&held);
+    uint8_t kbuf[1 + GKX_ID_BYTES];
+    if (rc == GKX_OK) {
+        rc = s_directory_card (self, txn, id, &card, errbuf);
+    }
+    if (rc == GKX_OK && card && gkx_withdrawal_is_covering (w, card)) {
+        s_directory_key (kbuf, 'c', id);
+        MDB_val key = {sizeof kbuf, kbuf};
+        int mrc = mdb_del (txn, self->directory, &key, NULL);
+        rc = mrc == 0 ? GKX_OK : s_mdb_fail (errbuf, mrc, "dropping a directory card");
+    }
+    if (rc == GKX_OK) {
+        size_t len;
+        const uint8_t *bytes = gkx_withdrawal_bytes (w, &len);
+        s_directory_key (kbuf, 'w', id);
+        MDB_val key = {sizeof kbuf, kbuf};
+        MDB_val val = {len, (void *) bytes};
+        int mrc = mdb_put (txn, self->directory, &key, &val, 0);
+        rc = mrc == 0 ? GKX_OK : s_mdb_fail (errbuf, mrc, "writing a withdrawal");
+    }
+    gkx_card_destroy (&card);
+    return rc;
+}
+
+int
+gkx_store_directory_withdraw (gkx_store_t *self, const gkx_withdrawal_t *w, char *errbuf)
+{
+    assert (self && w);
+    return s_write (self, s_directory_withdraw_txn, (void *) w, errbuf);
+}
+
+int
+gkx_store_directory_cards (gkx_store_t *self, int (*fn) (const gkx_card_t *card, void *arg),
+                           void *arg)
+{
+    static const uint8_t tag = 'c';
+    s_walk_ctx_t ctx = {NULL, NULL, fn, arg, 0};
+    return s_walk (self, self->directory, &tag, 1, &tag, 1, s_visit_peer, &ctx);
+}
+
+uint64_t
+gkx_store_directory_withdrawn (gkx_store_t *self)
+{
+    MDB_txn *txn;
+    uint64_t time_ms = 0;
+    if (s_read_begin (self, &txn, NULL) == GKX_OK) {
+        if (s_meta_u64 (self, txn, S_META_WITHDRAWN, &time_ms, NULL) != GKX_OK) {
+            time_ms = 0;
+        }
+        mdb_txn_abort (txn);
+    }
+    return time_ms;
+}
+
+/* Transaction body of gkx_store_directory_set_withdrawn. */
+static int
+s_set_withdrawn_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    return s_meta_put_u64 (self, txn, S_META_WITHDRAWN, *(const uint64_t *) arg, errbuf);
+}
+
+int
+gkx_store_directory_set_withdrawn (gkx_store_t *self, uint64_t time_ms, char *errbuf)
+{
+    assert (self);
+    return s_write (self, s_set_withdrawn_txn, &time_ms, errbuf);
 }
 
 int

@@ -2024,6 +2024,160 @@ START_TEST (test_deliveries_queued)
 }
 END_TEST
 
+/* Issues a publisher card of identity at ts, named name. */
+static gkx_card_t *
+s_directory_card (const gkx_identity_t *identity, uint64_t ts, const char *name)
+{
+    gkx_card_info_t info = {GKX_ROLE_PUBLISHER, name, "tcp://127.0.0.1:7710", "", NULL, 0,
+                            NULL, 0, ts};
+    gkx_card_t *card = NULL;
+    ck_assert_int_eq (gkx_card_issue (&card, identity, &info, NULL), GKX_OK);
+    return card;
+}
+
+/* Collects the timestamps of the directory's cards, in id order. */
+typedef struct {
+    uint64_t ts[8];
+    size_t count;
+} s_directory_list_t;
+
+/* Adds one card to a s_directory_list_t. */
+static int
+s_directory_collect (const gkx_card_t *card, void *arg)
+{
+    s_directory_list_t *list = arg;
+    ck_assert_uint_lt (list->count, 8);
+    list->ts[list->count++] = gkx_card_timestamp (card);
+    return 0;
+}
+
+/* Lists the directory's cards of node into list. */
+static void
+s_directory_list (s_node_t *node, s_directory_list_t *list)
+{
+    memset (list, 0, sizeof *list);
+    ck_assert_int_eq (gkx_store_directory_cards (node->store, s_directory_collect, list), GKX_OK);
+}
+
+/* The directory keeps the newest card per id; the same card again is a
+   no-op, an older or equally old other card is refused. */
+START_TEST (test_directory_keeps_newest)
+{
+    s_node_t d;
+    s_node_open (&d, NULL);
+    gkx_identity_t *p = gkx_identity_new ();
+    gkx_identity_t *q = gkx_identity_new ();
+    gkx_card_t *card = s_directory_card (p, T0, "Pixel");
+    gkx_card_t *older = s_directory_card (p, T0 - 1, "Pixel");
+    gkx_card_t *twin = s_directory_card (p, T0, "Pixel Media");
+    gkx_card_t *newer = s_directory_card (p, T0 + 1, "Pixel Media");
+    gkx_card_t *other = s_directory_card (q, T0 - 100, "Quill");
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    s_directory_list_t list;
+    s_directory_list (&d, &list);
+    ck_assert_uint_eq (list.count, 0);
+    ck_assert_int_eq (gkx_store_directory_put (d.store, card, errbuf), GKX_OK);
+    ck_assert_int_eq (gkx_store_directory_put (d.store, card, errbuf), GKX_OK);
+    ck_assert_int_eq (gkx_store_directory_put (d.store, older, errbuf), GKX_EEXIST);
+    ck_assert_str_eq (errbuf, "card of Pixel: issued at 1795491556922, not after the card held "
+                              "(issued at 1795491556923)");
+    ck_assert_int_eq (gkx_store_directory_put (d.store, twin, errbuf), GKX_EEXIST);
+    s_directory_list (&d, &list);
+    ck_assert_uint_eq (list.count, 1);
+    ck_assert_uint_eq (list.ts[0], T0);
+    ck_assert_int_eq (gkx_store_directory_put (d.store, newer, errbuf), GKX_OK);
+    ck_assert_int_eq (gkx_store_directory_put (d.store, other, errbuf), GKX_OK);
+    s_node_reopen (&d);
+    s_directory_list (&d, &list);
+    ck_assert_uint_eq (list.count, 2);
+    int p_first = memcmp (gkx_identity_id (p), gkx_identity_id (q), GKX_ID_BYTES) < 0;
+    ck_assert_uint_eq (list.ts[p_first ? 0 : 1], T0 + 1);
+    ck_assert_uint_eq (list.ts[p_first ? 1 : 0], T0 - 100);
+    /* The peers are another matter: a directory's cards are not peers. */
+    ck_assert_int_eq (gkx_store_peer_get (d.store, gkx_identity_id (p), &card), GKX_ENOTFOUND);
+    gkx_card_destroy (&card);
+    gkx_card_destroy (&older);
+    gkx_card_destroy (&twin);
+    gkx_card_destroy (&newer);
+    gkx_card_destroy (&other);
+    gkx_identity_destroy (&p);
+    gkx_identity_destroy (&q);
+    s_node_destroy (&d);
+}
+END_TEST
+
+/* A withdrawal drops the card it covers and keeps older cards out; a
+   later card lists the owner again; an older withdrawal is refused and a
+   replayed one drops no newer card. */
+START_TEST (test_directory_withdrawal)
+{
+    s_node_t d;
+    s_node_open (&d, NULL);
+    gkx_identity_t *p = gkx_identity_new ();
+    gkx_card_t *card = s_directory_card (p, T0, "Pixel");
+    gkx_card_t *at_withdrawal = s_directory_card (p, T0 + 5, "Pixel");
+    gkx_card_t *later = s_directory_card (p, T0 + 6, "Pixel");
+    gkx_card_t *latest = s_directory_card (p, T0 + 20, "Pixel");
+    gkx_withdrawal_t *w = gkx_withdrawal_new (p, T0 + 5);
+    gkx_withdrawal_t *w_older = gkx_withdrawal_new (p, T0 + 3);
+    gkx_withdrawal_t *w_newer = gkx_withdrawal_new (p, T0 + 10);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    s_directory_list_t list;
+    ck_assert_int_eq (gkx_store_directory_put (d.store, card, errbuf), GKX_OK);
+    ck_assert_int_eq (gkx_store_directory_withdraw (d.store, w, errbuf), GKX_OK);
+    s_directory_list (&d, &list);
+    ck_assert_uint_eq (list.count, 0);
+    ck_assert_int_eq (gkx_store_directory_put (d.store, card, errbuf), GKX_EPOLICY);
+    ck_assert_str_eq (errbuf, "card of Pixel: withdrawn by its owner at 1795491556928, and "
+                              "issued at 1795491556923");
+    ck_assert_int_eq (gkx_store_directory_put (d.store, at_withdrawal, errbuf), GKX_EPOLICY);
+    ck_assert_int_eq (gkx_store_directory_withdraw (d.store, w, errbuf), GKX_OK);
+    ck_assert_int_eq (gkx_store_directory_withdraw (d.store, w_older, errbuf), GKX_EEXIST);
+    ck_assert_str_eq (errbuf, "withdrawal made at 1795491556926, before the one held (made at "
+                              "1795491556928)");
+    ck_assert_int_eq (gkx_store_directory_put (d.store, later, errbuf), GKX_OK);
+    s_directory_list (&d, &list);
+    ck_assert_uint_eq (list.count, 1);
+    ck_assert_uint_eq (list.ts[0], T0 + 6);
+    ck_assert_int_eq (gkx_store_directory_withdraw (d.store, w_newer, errbuf), GKX_OK);
+    s_directory_list (&d, &list);
+    ck_assert_uint_eq (list.count, 0);
+    /* A card issued after the withdrawal; the same withdrawal sent again
+       leaves it listed. */
+    ck_assert_int_eq (gkx_store_directory_put (d.store, latest, errbuf), GKX_OK);
+    ck_assert_int_eq (gkx_store_directory_withdraw (d.store, w_newer, errbuf), GKX_OK);
+    s_node_reopen (&d);
+    s_directory_list (&d, &list);
+    ck_assert_uint_eq (list.count, 1);
+    ck_assert_uint_eq (list.ts[0], T0 + 20);
+    gkx_withdrawal_destroy (&w);
+    gkx_withdrawal_destroy (&w_older);
+    gkx_withdrawal_destroy (&w_newer);
+    gkx_card_destroy (&card);
+    gkx_card_destroy (&at_withdrawal);
+    gkx_card_destroy (&later);
+    gkx_card_destroy (&latest);
+    gkx_identity_destroy (&p);
+    s_node_destroy (&d);
+}
+END_TEST
+
+/* The node's own withdrawal time is kept across a reopen, and cleared. */
+START_TEST (test_directory_own_withdrawn)
+{
+    s_node_t a;
+    s_node_open (&a, NULL);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_uint_eq (gkx_store_directory_withdrawn (a.store), 0);
+    ck_assert_int_eq (gkx_store_directory_set_withdrawn (a.store, T0, errbuf), GKX_OK);
+    s_node_reopen (&a);
+    ck_assert_uint_eq (gkx_store_directory_withdrawn (a.store), T0);
+    ck_assert_int_eq (gkx_store_directory_set_withdrawn (a.store, 0, errbuf), GKX_OK);
+    ck_assert_uint_eq (gkx_store_directory_withdrawn (a.store), 0);
+    s_node_destroy (&a);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -2032,6 +2186,9 @@ main (void)
     tcase_set_timeout (tc, 30);
     tcase_add_test (tc, test_open_creates_and_reopens);
     tcase_add_test (tc, test_open_refuses_other_format);
+    tcase_add_test (tc, test_directory_keeps_newest);
+    tcase_add_test (tc, test_directory_withdrawal);
+    tcase_add_test (tc, test_directory_own_withdrawn);
     tcase_add_test (tc, test_share_creates_partnership);
     tcase_add_test (tc, test_genesis_creates_partnership_at_publisher);
     tcase_add_test (tc, test_genesis_for_third_node_refused);
