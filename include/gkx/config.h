@@ -6,7 +6,8 @@
     error naming the line, so a typo never silently falls back to a default.
     [postback] (the MMP-facing endpoint) serves advertisers and [webhook]
     (conversion notices) publishers; each is checked on either role but
-    ignored on the other. The module also keeps the postback token file,
+    ignored on the other; [smtp] and [notify] (e-mail about the other
+    side's changes) serve both. The module also keeps the postback token file,
     DIR/postback.token.
 */
 #ifndef GKX_CONFIG_H_INCLUDED
@@ -38,6 +39,9 @@ extern "C" {
 #define GKX_CONFIG_WEBHOOK_PREFIX "whsec_"
 #define GKX_CONFIG_WEBHOOK_SECRET_MIN_BYTES 24
 #define GKX_CONFIG_WEBHOOK_SECRET_MAX_BYTES 64
+/* Default and largest [notify] window_seconds. */
+#define GKX_CONFIG_NOTIFY_WINDOW_DEFAULT 30
+#define GKX_CONFIG_NOTIFY_WINDOW_MAX 3600
 
 /* A loaded configuration; strings are owned by it. */
 typedef struct {
@@ -64,6 +68,19 @@ typedef struct {
                                    when none, and always NULL on an advertiser */
     char *webhook_secret;       /* publisher: "whsec_" + base64 of 24 to 64 bytes,
                                    sodium_malloc'd; NULL exactly when webhook_url is */
+    char *smtp_url;             /* [smtp] url: smtp:// or smtps:// server e-mail goes through;
+                                   NULL when none */
+    char *smtp_user;            /* [smtp] user: its login, NULL when none */
+    char *smtp_password_file;   /* [smtp] password_file as written (relative to the node
+                                   directory unless absolute); NULL exactly when smtp_user is */
+    char *smtp_from;            /* [smtp] from: the sender address ([node] email by default);
+                                   NULL when notifications are off */
+    char *notify_to[GKX_CONFIG_LIST_MAX];   /* [notify] to: the addresses e-mail goes to */
+    size_t notify_to_count;     /* entries in notify_to */
+    int notify_window_seconds;  /* [notify] window_seconds: how long changes to one
+                                   partnership gather before they go out as one message */
+    int notify_on;              /* 1 when [smtp] url and [notify] to are both given: each
+                                   counterparty change is queued and e-mailed */
 } gkx_config_t;
 
 /* What gkx init puts in a new configuration. */

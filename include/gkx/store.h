@@ -51,6 +51,9 @@ typedef struct {
     int deliveries;                      /* queue a webhook delivery for each
                                             counterparty conversion and status
                                             entry ingested */
+    int notices;                         /* queue a notice (for e-mail) for each
+                                            counterparty change ingested and each
+                                            partnership frozen */
 } gkx_store_options_t;
 
 /* What the store knows of one partnership. */
@@ -351,6 +354,99 @@ GKX_NODISCARD int gkx_store_delivery_get (gkx_store_t *self, uint64_t id, gkx_de
    Returns GKX_OK, GKX_ENOTFOUND or GKX_ESTORE. */
 GKX_NODISCARD int gkx_store_delivery_put (gkx_store_t *self, const gkx_delivery_t *d,
                                           char *errbuf);
+
+/* The kind of a notice for a frozen partnership; other notices carry the
+   kind of their entry (GKX_KIND_*), which never takes this value. */
+#define GKX_NOTICE_FROZEN 255
+
+/* One notice: a change the counterparty made, queued for e-mail in the
+   write transaction that applied it. Queued (with options.notices) for
+   each counterparty entry of kind genesis (a new partnership), edit,
+   propose, answer or conversion status ingested, and for each partnership
+   frozen by equivocation. */
+typedef struct {
+    uint64_t id;                    /* from 1, in the order they were queued */
+    uint8_t pid[GKX_ID_BYTES];
+    int role;                       /* the entry author's role; for GKX_NOTICE_FROZEN,
+                                       the role that signed two entries at one seq */
+    int kind;                       /* the entry's GKX_KIND_*, or GKX_NOTICE_FROZEN */
+    uint64_t seq;                   /* the entry's seq, or the equivocating seq */
+    int prior;                      /* a conversion status change: the conversion's
+                                       status before it (gkx_conversion_status_t), 0 when
+                                       the store did not hold it; else 0 */
+    uint64_t queued_ms;             /* when it was queued */
+} gkx_notice_t;
+
+/* Most notices one message groups, and the room for its subject. */
+#define GKX_MESSAGE_NOTICES_MAX 64
+#define GKX_MESSAGE_SUBJECT_BYTES 512
+
+/* Where a message is: not tried yet, sent, or its last attempt failed
+   (it is tried again at next_attempt_ms). */
+typedef enum {
+    GKX_MESSAGE_PENDING = 1,
+    GKX_MESSAGE_SENT = 2,
+    GKX_MESSAGE_FAILED = 3,
+} gkx_message_state_t;
+
+/* One e-mail message: notices of one partnership grouped together, with
+   the outcome of its attempts. Its text and HTML bodies are kept beside
+   it (gkx_store_message_body), so every attempt sends the same message. */
+typedef struct {
+    uint64_t id;                    /* from 1, in the order they were made */
+    uint8_t pid[GKX_ID_BYTES];
+    int state;                      /* a gkx_message_state_t */
+    uint32_t attempts;
+    uint64_t created_ms;
+    uint64_t last_attempt_ms;       /* 0 before the first attempt */
+    uint64_t next_attempt_ms;       /* when it is due; 0 once sent */
+    uint64_t sent_ms;               /* 0 until sent */
+    char subject[GKX_MESSAGE_SUBJECT_BYTES];    /* UTF-8, one line */
+    char last_error[GKX_ERRBUF_BYTES];          /* "" when none */
+    size_t notice_count;            /* 1 to GKX_MESSAGE_NOTICES_MAX */
+    uint64_t notices[GKX_MESSAGE_NOTICES_MAX];  /* its notice ids, oldest first */
+} gkx_message_t;
+
+/* Calls fn for the notices that no message holds yet, oldest first, at
+   most limit of them. Returns as gkx_store_iterate. */
+int gkx_store_notices_waiting (gkx_store_t *self, size_t limit,
+                               int (*fn) (const gkx_notice_t *notice, void *arg), void *arg);
+
+/* Reads notice id. Returns GKX_OK, GKX_ENOTFOUND or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_notice_get (gkx_store_t *self, uint64_t id, gkx_notice_t *out);
+
+/* Makes message *m (every field but id set by the caller: state pending,
+   next_attempt_ms when it is due) with bodies text and html (UTF-8; html
+   may be ""), taking its notices out of the waiting ones, all in one write
+   transaction. Sets m->id. Returns GKX_OK, GKX_EINVAL (no notices, or a
+   notice that is not waiting: nothing written) or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_message_add (gkx_store_t *self, gkx_message_t *m, const char *text,
+                                         const char *html, char *errbuf);
+
+/* Replaces message m->id's record with *m (an attempt's outcome; its
+   bodies and notices stay). A message not sent stays in the due index,
+   a sent one leaves it. Returns GKX_OK, GKX_ENOTFOUND or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_message_put (gkx_store_t *self, const gkx_message_t *m,
+                                         char *errbuf);
+
+/* Reads message id. Returns GKX_OK, GKX_ENOTFOUND or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_message_get (gkx_store_t *self, uint64_t id, gkx_message_t *out);
+
+/* Copies the bodies of message id into *text_p and *html_p (the caller's:
+   gkx_free). Returns GKX_OK, GKX_ENOTFOUND or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_message_body (gkx_store_t *self, uint64_t id, char **text_p,
+                                          char **html_p);
+
+/* Calls fn for every message, newest first, at most limit of them.
+   Returns as gkx_store_iterate. */
+int gkx_store_messages (gkx_store_t *self, size_t limit,
+                        int (*fn) (const gkx_message_t *m, void *arg), void *arg);
+
+/* Calls fn for the messages not sent whose next attempt is due at now_ms,
+   oldest first, at most limit of them; scans the due index, which holds
+   exactly the messages not sent. Returns as gkx_store_iterate. */
+int gkx_store_messages_due (gkx_store_t *self, uint64_t now_ms, size_t limit,
+                            int (*fn) (const gkx_message_t *m, void *arg), void *arg);
 
 /* The store's hybrid clock: the last value used or received. */
 uint64_t gkx_store_hlc (gkx_store_t *self);

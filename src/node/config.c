@@ -36,8 +36,13 @@
 /* Bytes of a token file read: the token, a newline and enough more to tell
    a longer file. */
 #define S_TOKEN_FILE_BYTES (GKX_POSTBACK_TOKEN_BUF_BYTES + 2)
-/* Characters that separate the words of allow_from. */
+/* Characters that separate the words of allow_from and [notify] to. */
 #define S_LIST_SEPARATORS " \t,"
+/* Longest e-mail address (RFC 5321's path limit, less the angle brackets). */
+#define S_ADDRESS_MAX 254
+/* Characters an e-mail address written in the configuration may not hold:
+   the ones that would need quoting in a header or an SMTP command. */
+#define S_ADDRESS_SPECIALS "<>()[]\\,;:\"\r\n\t "
 
 /* Parser state: the config being filled and the first error. */
 typedef struct {
@@ -50,6 +55,9 @@ typedef struct {
     int postback_listen_line;   /* line of [postback] listen; 0 when not given */
     int webhook_url_line;       /* line of [webhook] url; 0 when not given */
     int webhook_secret_line;    /* line of [webhook] secret; 0 when not given */
+    int smtp_url_line;          /* line of [smtp] url; 0 when not given */
+    int smtp_user_line;         /* line of [smtp] user; 0 when not given */
+    int smtp_password_line;     /* line of [smtp] password_file; 0 when not given */
 } s_parse_t;
 
 /* inih reader that counts lines: Debian's inih passes no line number to the
@@ -250,6 +258,108 @@ s_secret_problem (const char *value)
     return NULL;
 }
 
+/* Returns NULL when value is an smtp:// or smtps:// URL with a host, of
+   printable ASCII without spaces, query or fragment; else what is wrong. */
+static const char *
+s_smtp_url_problem (const char *value)
+{
+    static const char *const schemes[] = {"smtp://", "smtps://"};
+    size_t scheme = 0;
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        if (strncmp (value, schemes[i], strlen (schemes[i])) == 0) {
+            scheme = strlen (schemes[i]);
+        }
+    }
+    if (scheme == 0) {
+        return "must start with smtp:// or smtps://";
+    }
+    for (const char *p = value; *p; p++) {
+        unsigned char c = (unsigned char) *p;
+        if (c <= 0x20 || c >= 0x7f) {
+            return "must be printable ASCII without spaces";
+        }
+    }
+    if (strcspn (value + scheme, "/?#") == 0) {
+        return "has no host after the scheme";
+    }
+    if (strpbrk (value, "?#")) {
+        return "must not have a ?query or #fragment";
+    }
+    return NULL;
+}
+
+/* Returns NULL when value is a bare e-mail address, local@domain, that
+   needs no quoting in a header or an SMTP command; else what is wrong. */
+static const char *
+s_address_problem (const char *value)
+{
+    size_t len = strlen (value);
+    const char *at = strchr (value, '@');
+    if (len == 0 || len > S_ADDRESS_MAX) {
+        return "an e-mail address has 3 to 254 characters";
+    }
+    for (const char *p = value; *p; p++) {
+        unsigned char c = (unsigned char) *p;
+        if (c < 0x20 || c == 0x7f || strchr (S_ADDRESS_SPECIALS, c)) {
+            return "an e-mail address must be bare (ops@example.com), without spaces, "
+                   "quotes, brackets or a display name";
+        }
+    }
+    if (!at || at == value || !at[1] || strchr (at + 1, '@')) {
+        return "an e-mail address is local@domain, with one @";
+    }
+    return NULL;
+}
+
+/* Checks each word of value (separated by spaces or commas) as an e-mail
+   address and adds them to the config's notify_to (several to lines add
+   up); returns GKX_ECONFIG with problem (S_PROBLEM_BYTES) saying why when
+   one is refused. */
+static int
+s_notify_to_add (gkx_config_t *c, const char *value, char *problem)
+{
+    const char *p = value;
+    while (*p) {
+        p += strspn (p, S_LIST_SEPARATORS);
+        size_t len = strcspn (p, S_LIST_SEPARATORS);
+        if (len == 0) {
+            break;
+        }
+        if (c->notify_to_count == GKX_CONFIG_LIST_MAX) {
+            snprintf (problem, S_PROBLEM_BYTES, "more than %d addresses", GKX_CONFIG_LIST_MAX);
+            return GKX_ECONFIG;
+        }
+        char *word = gkx_zalloc (len + 1);
+        memcpy (word, p, len);
+        const char *why = s_address_problem (word);
+        if (why) {
+            snprintf (problem, S_PROBLEM_BYTES, "\"%.60s\": %s", word, why);
+            gkx_free (word);
+            return GKX_ECONFIG;
+        }
+        c->notify_to[c->notify_to_count++] = word;
+        p += len;
+    }
+    return GKX_OK;
+}
+
+/* Parses a whole number from 0 to max into *out; returns GKX_ECONFIG when
+   value is anything else. */
+static int
+s_uint_parse (int *out, const char *value, int max)
+{
+    size_t digits = strspn (value, "0123456789");
+    if (digits == 0 || digits > S_PORT_DIGITS || value[digits] != '\0') {
+        return GKX_ECONFIG;
+    }
+    unsigned long number = strtoul (value, NULL, 10);
+    if (number > (unsigned long) max) {
+        return GKX_ECONFIG;
+    }
+    *out = (int) number;
+    return GKX_OK;
+}
+
 /* Checks each word of value (separated by spaces or commas) as a network
    and adds them to the config's allow_from (so that a long list can take
    several lines); returns GKX_ECONFIG with problem (S_PROBLEM_BYTES) saying
@@ -366,6 +476,37 @@ s_handler (void *user, const char *section, const char *name, const char *value)
         problem = s_secret_problem (value);
         rc = problem ? GKX_ECONFIG : GKX_OK;
     }
+    else if (strcmp (section, "smtp") == 0 && strcmp (name, "url") == 0) {
+        parse->smtp_url_line = lineno;
+        s_set (&c->smtp_url, value);
+        problem = s_smtp_url_problem (value);
+        rc = problem ? GKX_ECONFIG : GKX_OK;
+    }
+    else if (strcmp (section, "smtp") == 0 && strcmp (name, "user") == 0) {
+        parse->smtp_user_line = lineno;
+        s_set (&c->smtp_user, value);
+        problem = "must not be empty (remove the line for no login)";
+        rc = value[0] ? GKX_OK : GKX_ECONFIG;
+    }
+    else if (strcmp (section, "smtp") == 0 && strcmp (name, "password_file") == 0) {
+        parse->smtp_password_line = lineno;
+        s_set (&c->smtp_password_file, value);
+        problem = "must name a file";
+        rc = value[0] ? GKX_OK : GKX_ECONFIG;
+    }
+    else if (strcmp (section, "smtp") == 0 && strcmp (name, "from") == 0) {
+        s_set (&c->smtp_from, value);
+        problem = s_address_problem (value);
+        rc = problem ? GKX_ECONFIG : GKX_OK;
+    }
+    else if (strcmp (section, "notify") == 0 && strcmp (name, "to") == 0) {
+        rc = s_notify_to_add (c, value, detail);
+        problem = detail;
+    }
+    else if (strcmp (section, "notify") == 0 && strcmp (name, "window_seconds") == 0) {
+        rc = s_uint_parse (&c->notify_window_seconds, value, GKX_CONFIG_NOTIFY_WINDOW_MAX);
+        problem = "must be a whole number of seconds from 0 to 3600";
+    }
     else {
         rc = GKX_ECONFIG;
     }
@@ -375,6 +516,35 @@ s_handler (void *user, const char *section, const char *name, const char *value)
                   parse->path, lineno, section, name, problem);
     }
     return 1;
+}
+
+/* The checks of [smtp] and [notify] that need the whole file: a login
+   needs its password file and the other way round, and notifications
+   (on when both url and to are given) need a sender address. */
+static int
+s_finish_notify (gkx_config_t *c, const s_parse_t *parse, char *errbuf)
+{
+    if (c->smtp_user && !c->smtp_password_file) {
+        return gkx_fail (errbuf, GKX_ECONFIG,
+                         "%s line %d: [smtp] user: needs a password_file (a file of mode 0600 "
+                         "whose first line is the password)",
+                         parse->path, parse->smtp_user_line);
+    }
+    if (c->smtp_password_file && !c->smtp_user) {
+        return gkx_fail (errbuf, GKX_ECONFIG, "%s line %d: [smtp] password_file: needs a user",
+                         parse->path, parse->smtp_password_line);
+    }
+    c->notify_on = c->smtp_url && c->notify_to_count > 0;
+    if (c->notify_on && !c->smtp_from) {
+        if (!c->email[0] || s_address_problem (c->email)) {
+            return gkx_fail (errbuf, GKX_ECONFIG,
+                             "%s line %d: [smtp] url: needs a sender: set [smtp] from (or "
+                             "[node] email to a bare address)",
+                             parse->path, parse->smtp_url_line);
+        }
+        c->smtp_from = gkx_strdup (c->email);
+    }
+    return GKX_OK;
 }
 
 /* The checks that need the whole file, and the defaults that follow other
@@ -429,7 +599,7 @@ s_finish (gkx_config_t *c, const s_parse_t *parse, char *errbuf)
             c->webhook_secret = NULL;
         }
     }
-    return GKX_OK;
+    return s_finish_notify (c, parse, errbuf);
 }
 
 int
@@ -451,7 +621,8 @@ gkx_config_load (gkx_config_t **self_p, const char *dir, char *errbuf)
     config->listen = gkx_strdup (GKX_CONFIG_DEFAULT_LISTEN);
     config->api_listen = gkx_strdup (GKX_CONFIG_DEFAULT_API);
     config->postback_listen = gkx_strdup (GKX_CONFIG_DEFAULT_POSTBACK);
-    s_parse_t parse = {config, GKX_OK, "", path, file, 0, 0, 0, 0};
+    config->notify_window_seconds = GKX_CONFIG_NOTIFY_WINDOW_DEFAULT;
+    s_parse_t parse = {config, GKX_OK, "", path, file, 0, 0, 0, 0, 0, 0, 0};
     int line = ini_parse_stream (s_reader, &parse, s_handler, &parse);
     fclose (file);
     int rc = GKX_OK;
@@ -502,6 +673,11 @@ gkx_config_destroy (gkx_config_t **self_p)
     if (c->webhook_secret) {
         sodium_free (c->webhook_secret);
     }
+    gkx_free (c->smtp_url);
+    gkx_free (c->smtp_user);
+    gkx_free (c->smtp_password_file);
+    gkx_free (c->smtp_from);
+    s_list_clear (c->notify_to, &c->notify_to_count);
     gkx_free (c);
     *self_p = NULL;
 }
@@ -580,6 +756,27 @@ gkx_config_write (const char *dir, const gkx_config_init_t *init, char *errbuf)
                  "# url = https://publisher.example/hooks/gkx\n"
                  "# secret = whsec_BASE64-OF-24-TO-64-RANDOM-BYTES\n");
     }
+    fprintf (file,
+             "\n"
+             "# Optional: e-mail about every change the other side of a partnership makes\n"
+             "# (offer edits, pause and resume, proposals and answers, conversion status\n"
+             "# changes, a new partnership, a frozen one), sent through an SMTP server.\n"
+             "# Both url and to turn it on (docs/notifications.md). Remove the '# ' to enable.\n"
+             "# [smtp]\n"
+             "# smtp:// (STARTTLS when the server offers it) or smtps:// (TLS), host[:port].\n"
+             "# url = smtps://smtp.example.com:465\n"
+             "# The login, and a file of mode 0600 whose first line is the password\n"
+             "# (relative to this directory unless absolute).\n"
+             "# user = alerts@example.com\n"
+             "# password_file = smtp.password\n"
+             "# The sender address; [node] email when not given.\n"
+             "# from = alerts@example.com\n"
+             "# [notify]\n"
+             "# Where the e-mails go: one or more addresses, separated by spaces.\n"
+             "# to = ops@example.com\n"
+             "# Changes to one partnership within this many seconds (0 to 3600, default\n"
+             "# 30) go out as one message.\n"
+             "# window_seconds = 30\n");
     int ok = fflush (file) == 0 && fsync (fd) == 0;
     fclose (file);
     return ok ? GKX_OK : gkx_fail (errbuf, GKX_EIO, "%s: write failed", path);

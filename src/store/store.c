@@ -16,6 +16,11 @@
                     ('d'), ISO week ('w'), month ('m') or ever ('t', period 0)
       deliveries    delivery id -> partnership, seq, attempts and their outcome
       pending       delivery id -> nothing: the deliveries with a next attempt
+      notices       notice id -> partnership, role, kind, seq, prior status, queued time
+      waiting       notice id -> nothing: the notices no message holds yet
+      messages      message id -> state, attempts and their outcome, subject, notice
+                    ids, then the text and HTML bodies
+      outbox        message id -> nothing: the messages not sent yet
     Every write goes through s_write, which runs one function inside one
     write transaction and, when LMDB reports the map full, aborts, doubles
     the map and runs it again: the function must depend only on the
@@ -50,7 +55,7 @@
 /* Readers LMDB admits at once (HTTP pool threads and tools). */
 #define S_MAX_READERS 512
 /* Named databases in the environment. */
-#define S_MAX_DBS 16
+#define S_MAX_DBS 32
 /* Bytes of keys and fixed records. */
 #define S_HEAD_KEY_BYTES (GKX_ID_BYTES + 1)
 #define S_ENTRY_KEY_BYTES (GKX_ID_BYTES + 1 + 8)
@@ -67,6 +72,15 @@
 #define S_TALLY_KEY_BYTES (GKX_ID_BYTES + 1 + 8)
 /* Delivery records: the fixed part before the last error. */
 #define S_DELIVERY_FIXED_BYTES (GKX_ID_BYTES + 58)
+/* Notice records: version, role, kind, prior status, pid, seq, queued time. */
+#define S_NOTICE_VERSION 1
+#define S_NOTICE_BYTES (4 + GKX_ID_BYTES + 16)
+/* Message records: version, state, pid, attempts (4 bytes), four times;
+   then two-byte lengths before the subject, the last error and the notice
+   ids, and four-byte lengths before the text and the HTML. */
+#define S_MESSAGE_VERSION 1
+#define S_MESSAGE_FIXED_BYTES (2 + GKX_ID_BYTES + 4 + 32)
+#define S_MESSAGE_BODY_MAX ((size_t) UINT32_MAX)
 /* Merge states kept decoded between calls. */
 #define S_CACHE_SLOTS 64
 
@@ -93,11 +107,16 @@ struct gkx_store {
     MDB_dbi tallies;
     MDB_dbi deliveries;
     MDB_dbi pending;
+    MDB_dbi notices;                        /* notice records */
+    MDB_dbi waiting;                        /* notices no message holds yet */
+    MDB_dbi messages;                       /* e-mail messages */
+    MDB_dbi outbox;                         /* messages not sent yet */
     s_cache_slot_t cache[S_CACHE_SLOTS];    /* decoded merge states */
     uint64_t cache_clock;
     uint8_t self_id[GKX_ID_BYTES];          /* this node */
     uint64_t (*clock_ms) (void *arg);       /* wall clock */
     int deliveries_on;                      /* queue webhook deliveries */
+    int notices_on;                         /* queue notices of counterparty changes */
     void *clock_arg;
     char path[512];                         /* for messages */
 };
@@ -797,6 +816,262 @@ s_delivery_queue (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry, cha
     return rc;
 }
 
+/* Encodes a notice record: version, role, kind, prior status, pid, seq,
+   queued time. */
+static void
+s_notice_encode (uint8_t out[S_NOTICE_BYTES], const gkx_notice_t *n)
+{
+    out[0] = S_NOTICE_VERSION;
+    out[1] = (uint8_t) n->role;
+    out[2] = (uint8_t) n->kind;
+    out[3] = (uint8_t) n->prior;
+    memcpy (out + 4, n->pid, GKX_ID_BYTES);
+    s_put_be64 (out + 4 + GKX_ID_BYTES, n->seq);
+    s_put_be64 (out + 12 + GKX_ID_BYTES, n->queued_ms);
+}
+
+/* Decodes a notice record; GKX_ESTORE when it is damaged. */
+static int
+s_notice_decode (gkx_notice_t *n, const MDB_val *key, const MDB_val *val)
+{
+    const uint8_t *p = val->mv_data;
+    if (key->mv_size != 8 || val->mv_size != S_NOTICE_BYTES || p[0] != S_NOTICE_VERSION) {
+        return GKX_ESTORE;
+    }
+    memset (n, 0, sizeof *n);
+    n->id = s_get_be64 (key->mv_data);
+    n->role = p[1];
+    n->kind = p[2];
+    n->prior = p[3];
+    memcpy (n->pid, p + 4, GKX_ID_BYTES);
+    n->seq = s_get_be64 (p + 4 + GKX_ID_BYTES);
+    n->queued_ms = s_get_be64 (p + 12 + GKX_ID_BYTES);
+    return GKX_OK;
+}
+
+/* Queues a notice in txn: its record, and its place among the waiting. */
+static int
+s_notice_queue (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES], int role,
+                int kind, uint64_t seq, int prior, char *errbuf)
+{
+    uint64_t last;
+    int rc = s_meta_u64 (self, txn, "notice", &last, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    gkx_notice_t n;
+    memset (&n, 0, sizeof n);
+    n.id = last + 1;
+    memcpy (n.pid, pid, GKX_ID_BYTES);
+    n.role = role;
+    n.kind = kind;
+    n.seq = seq;
+    n.prior = prior;
+    n.queued_ms = self->clock_ms (self->clock_arg);
+    uint8_t kbuf[8];
+    uint8_t vbuf[S_NOTICE_BYTES];
+    s_put_be64 (kbuf, n.id);
+    s_notice_encode (vbuf, &n);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val = {sizeof vbuf, vbuf};
+    MDB_val none = {0, NULL};
+    rc = mdb_put (txn, self->notices, &key, &val, 0);
+    if (rc == 0) {
+        rc = mdb_put (txn, self->waiting, &key, &none, 0);
+    }
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "queueing a notice");
+    }
+    return s_meta_put_u64 (self, txn, "notice", n.id, errbuf);
+}
+
+/* Whether a counterparty entry of kind is a change worth a notice. */
+static int
+s_is_noticed (int kind)
+{
+    return kind == GKX_KIND_GENESIS || kind == GKX_KIND_EDIT || kind == GKX_KIND_PROPOSE
+           || kind == GKX_KIND_ANSWER || kind == GKX_KIND_CONVERSION_STATUS;
+}
+
+/* Reads, before a counterparty status change is derived, the status it
+   changes, for its notice; 0 when the body does not decode or the
+   conversion is not held (deriving the entry then refuses or ignores it). */
+static int
+s_notice_prior (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry, int *prior_p,
+                char *errbuf)
+{
+    *prior_p = 0;
+    if (gkx_entry_kind (entry) != GKX_KIND_CONVERSION_STATUS) {
+        return GKX_OK;
+    }
+    size_t body_len;
+    const uint8_t *body = gkx_entry_body (entry, &body_len);
+    gkx_conversion_change_t change;
+    char cerr[GKX_ERRBUF_BYTES];
+    if (gkx_conversion_change_decode (&change, body, body_len, cerr) != GKX_OK) {
+        return GKX_OK;
+    }
+    gkx_store_conversion_t record;
+    int rc = s_conv_get (self, txn, gkx_entry_pid (entry), change.conversion, &record, errbuf);
+    if (rc == GKX_OK) {
+        *prior_p = record.status;
+    }
+    return rc == GKX_ENOTFOUND ? GKX_OK : rc;
+}
+
+/* Queues the notice of an ingested entry, when the counterparty wrote it
+   and it is a change worth one. */
+static int
+s_notice_entry (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry, int role, int prior,
+                char *errbuf)
+{
+    if (memcmp (gkx_entry_author (entry), self->self_id, GKX_ID_BYTES) == 0
+        || !s_is_noticed (gkx_entry_kind (entry))) {
+        return GKX_OK;
+    }
+    return s_notice_queue (self, txn, gkx_entry_pid (entry), role, gkx_entry_kind (entry),
+                           gkx_entry_seq (entry), prior, errbuf);
+}
+
+/* Bytes of the encoded message record of m before its bodies. */
+static size_t
+s_message_head_bytes (const gkx_message_t *m)
+{
+    return S_MESSAGE_FIXED_BYTES + 2 + strlen (m->subject) + 2 + strlen (m->last_error) + 2
+           + 8 * m->notice_count;
+}
+
+/* Writes a two-byte big-endian length; returns the byte after it. */
+static uint8_t *
+s_put_len16 (uint8_t *p, size_t len)
+{
+    p[0] = (uint8_t) (len >> 8);
+    p[1] = (uint8_t) len;
+    return p + 2;
+}
+
+/* Encodes the head of a message record into out (s_message_head_bytes). */
+static void
+s_message_head_encode (uint8_t *out, const gkx_message_t *m)
+{
+    size_t subject_len = strlen (m->subject);
+    size_t error_len = strlen (m->last_error);
+    out[0] = S_MESSAGE_VERSION;
+    out[1] = (uint8_t) m->state;
+    memcpy (out + 2, m->pid, GKX_ID_BYTES);
+    uint8_t *p = out + 2 + GKX_ID_BYTES;
+    p[0] = (uint8_t) (m->attempts >> 24);
+    p[1] = (uint8_t) (m->attempts >> 16);
+    p[2] = (uint8_t) (m->attempts >> 8);
+    p[3] = (uint8_t) m->attempts;
+    s_put_be64 (p + 4, m->created_ms);
+    s_put_be64 (p + 12, m->last_attempt_ms);
+    s_put_be64 (p + 20, m->next_attempt_ms);
+    s_put_be64 (p + 28, m->sent_ms);
+    p = s_put_len16 (p + 36, subject_len);
+    memcpy (p, m->subject, subject_len);
+    p = s_put_len16 (p + subject_len, error_len);
+    memcpy (p, m->last_error, error_len);
+    p = s_put_len16 (p + error_len, m->notice_count);
+    for (size_t i = 0; i < m->notice_count; i++) {
+        s_put_be64 (p + 8 * i, m->notices[i]);
+    }
+}
+
+/* Reads a length of width bytes at *p within end; advances *p. Returns
+   SIZE_MAX when the record ends first. */
+static size_t
+s_get_len (const uint8_t **p, const uint8_t *end, size_t width)
+{
+    if ((size_t) (end - *p) < width) {
+        return SIZE_MAX;
+    }
+    size_t len = 0;
+    for (size_t i = 0; i < width; i++) {
+        len = len << 8 | (*p)[i];
+    }
+    *p += width;
+    return len <= (size_t) (end - *p) ? len : SIZE_MAX;
+}
+
+/* Decodes a message record; *body_p and *body_len_p (may be NULL) get the
+   bodies' part of the value, borrowed from it. GKX_ESTORE when damaged. */
+static int
+s_message_decode (gkx_message_t *m, const MDB_val *key, const MDB_val *val,
+                  const uint8_t **body_p, size_t *body_len_p)
+{
+    const uint8_t *p = val->mv_data;
+    const uint8_t *end = p + val->mv_size;
+    if (key->mv_size != 8 || val->mv_size < S_MESSAGE_FIXED_BYTES || p[0] != S_MESSAGE_VERSION) {
+        return GKX_ESTORE;
+    }
+    memset (m, 0, sizeof *m);
+    m->id = s_get_be64 (key->mv_data);
+    m->state = p[1];
+    memcpy (m->pid, p + 2, GKX_ID_BYTES);
+    p += 2 + GKX_ID_BYTES;
+    m->attempts = (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+    m->created_ms = s_get_be64 (p + 4);
+    m->last_attempt_ms = s_get_be64 (p + 12);
+    m->next_attempt_ms = s_get_be64 (p + 20);
+    m->sent_ms = s_get_be64 (p + 28);
+    p += 36;
+    size_t len = s_get_len (&p, end, 2);
+    if (len >= sizeof m->subject) {
+        return GKX_ESTORE;
+    }
+    memcpy (m->subject, p, len);
+    p += len;
+    len = s_get_len (&p, end, 2);
+    if (len >= sizeof m->last_error) {
+        return GKX_ESTORE;
+    }
+    memcpy (m->last_error, p, len);
+    p += len;
+    size_t count = s_get_len (&p, end, 2);
+    if (count == SIZE_MAX || count > GKX_MESSAGE_NOTICES_MAX || (size_t) (end - p) < 8 * count) {
+        return GKX_ESTORE;
+    }
+    m->notice_count = count;
+    for (size_t i = 0; i < count; i++) {
+        m->notices[i] = s_get_be64 (p + 8 * i);
+    }
+    p += 8 * count;
+    if (body_p) {
+        *body_p = p;
+        *body_len_p = (size_t) (end - p);
+    }
+    return GKX_OK;
+}
+
+/* Writes message m with its bodies' part (body_len bytes, as encoded) and
+   keeps the due index: a message not sent is in it, a sent one is not. */
+static int
+s_message_write (gkx_store_t *self, MDB_txn *txn, const gkx_message_t *m, const uint8_t *body,
+                 size_t body_len, char *errbuf)
+{
+    uint8_t kbuf[8];
+    s_put_be64 (kbuf, m->id);
+    size_t head = s_message_head_bytes (m);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val = {head + body_len, NULL};
+    int rc = mdb_put (txn, self->messages, &key, &val, MDB_RESERVE);
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "writing a message");
+    }
+    s_message_head_encode (val.mv_data, m);
+    memcpy ((uint8_t *) val.mv_data + head, body, body_len);
+    if (m->state != GKX_MESSAGE_SENT) {
+        MDB_val none = {0, NULL};
+        rc = mdb_put (txn, self->outbox, &key, &none, 0);
+    }
+    else {
+        rc = mdb_del (txn, self->outbox, &key, NULL);
+        rc = rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "indexing a message");
+}
+
 /* Derives a conversion entry: indexes it by dedupe key, keeps its record
    and counts it. On the publisher's side, it is checked against the rules
    in its causal past; a mismatch is kept as the record's flag rather than
@@ -1118,6 +1393,18 @@ s_open_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
     if (rc == 0) {
         rc = mdb_dbi_open (txn, "pending", MDB_CREATE, &self->pending);
     }
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "notices", MDB_CREATE, &self->notices);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "waiting", MDB_CREATE, &self->waiting);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "messages", MDB_CREATE, &self->messages);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open (txn, "outbox", MDB_CREATE, &self->outbox);
+    }
     if (rc != 0) {
         return s_mdb_fail (errbuf, rc, "opening databases");
     }
@@ -1171,6 +1458,7 @@ gkx_store_open (gkx_store_t **self_p, const char *dir, const uint8_t self_id[GKX
     self->clock_ms = options && options->clock_ms ? options->clock_ms : s_default_clock;
     self->clock_arg = options ? options->clock_arg : NULL;
     self->deliveries_on = options ? options->deliveries : 0;
+    self->notices_on = options ? options->notices : 0;
     size_t map_bytes = options && options->map_bytes ? options->map_bytes : GKX_STORE_MAP_BYTES;
 
     int rc = mdb_env_create (&self->env);
@@ -1455,6 +1743,9 @@ s_equivocation (gkx_store_t *self, MDB_txn *txn, s_prec_t *rec, int role,
         rec->pub.is_frozen = 1;
         rc = s_prec_put (self, txn, rec, errbuf);
     }
+    if (rc == GKX_OK && self->notices_on) {
+        rc = s_notice_queue (self, txn, pid, role, GKX_NOTICE_FROZEN, seq, 0, errbuf);
+    }
     if (rc != GKX_OK) {
         return rc;
     }
@@ -1607,9 +1898,19 @@ s_ingest_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
         return rc;
     }
     uint64_t last_hlc;
+    int prior = 0;
+    if (self->notices_on) {
+        rc = s_notice_prior (self, txn, entry, &prior, errbuf);
+        if (rc != GKX_OK) {
+            return rc;
+        }
+    }
     rc = s_derive (self, txn, entry, role, rec.pub.advertiser, rec.pub.publisher, errbuf);
     if (rc == GKX_OK) {
         rc = s_entry_put (self, txn, entry, role, errbuf);
+    }
+    if (rc == GKX_OK && self->notices_on) {
+        rc = s_notice_entry (self, txn, entry, role, prior, errbuf);
     }
     if (rc == GKX_OK) {
         rc = s_meta_u64 (self, txn, "hlc", &last_hlc, errbuf);
@@ -2584,6 +2885,317 @@ gkx_store_convert (gkx_store_t *self, const gkx_identity_t *identity,
         }
     }
     return rc;
+}
+
+int
+gkx_store_notices_waiting (gkx_store_t *self, size_t limit,
+                           int (*fn) (const gkx_notice_t *notice, void *arg), void *arg)
+{
+    assert (self && fn);
+    MDB_txn *txn;
+    MDB_cursor *cursor;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (mdb_cursor_open (txn, self->waiting, &cursor) != 0) {
+        mdb_txn_abort (txn);
+        return GKX_ESTORE;
+    }
+    MDB_val key;
+    MDB_val val;
+    int result = GKX_OK;
+    int mrc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
+    while (mrc == 0 && limit-- > 0) {
+        MDB_val nval;
+        gkx_notice_t n;
+        if (mdb_get (txn, self->notices, &key, &nval) != 0
+            || s_notice_decode (&n, &key, &nval) != GKX_OK) {
+            result = GKX_ESTORE;
+            break;
+        }
+        result = fn (&n, arg);
+        if (result != 0) {
+            break;
+        }
+        mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    mdb_txn_abort (txn);
+    return result;
+}
+
+int
+gkx_store_notice_get (gkx_store_t *self, uint64_t id, gkx_notice_t *out)
+{
+    assert (self && out);
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    uint8_t kbuf[8];
+    s_put_be64 (kbuf, id);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val;
+    int mrc = mdb_get (txn, self->notices, &key, &val);
+    if (mrc == 0) {
+        rc = s_notice_decode (out, &key, &val);
+    }
+    else {
+        rc = mrc == MDB_NOTFOUND ? GKX_ENOTFOUND : GKX_ESTORE;
+    }
+    mdb_txn_abort (txn);
+    return rc;
+}
+
+/* A message to make: the record (its id set here) and its bodies. */
+typedef struct {
+    gkx_message_t *m;
+    const char *text;
+    const char *html;
+} s_message_add_t;
+
+/* Transaction body of gkx_store_message_add. */
+static int
+s_message_add_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    s_message_add_t *ctx = arg;
+    gkx_message_t *m = ctx->m;
+    for (size_t i = 0; i < m->notice_count; i++) {
+        uint8_t kbuf[8];
+        s_put_be64 (kbuf, m->notices[i]);
+        MDB_val key = {sizeof kbuf, kbuf};
+        int rc = mdb_del (txn, self->waiting, &key, NULL);
+        if (rc == MDB_NOTFOUND) {
+            return gkx_fail (errbuf, GKX_EINVAL, "store: notice %llu is not waiting",
+                             (unsigned long long) m->notices[i]);
+        }
+        if (rc != 0) {
+            return s_mdb_fail (errbuf, rc, "taking a notice");
+        }
+    }
+    uint64_t last;
+    int rc = s_meta_u64 (self, txn, "message", &last, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    m->id = last + 1;
+    size_t text_len = strlen (ctx->text);
+    size_t html_len = strlen (ctx->html);
+    size_t body_len = 4 + text_len + 4 + html_len;
+    uint8_t *body = gkx_zalloc (body_len);
+    uint8_t *p = body;
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t) (text_len >> (24 - 8 * i));
+        p[4 + text_len + (size_t) i] = (uint8_t) (html_len >> (24 - 8 * i));
+    }
+    memcpy (p + 4, ctx->text, text_len);
+    memcpy (p + 8 + text_len, ctx->html, html_len);
+    rc = s_message_write (self, txn, m, body, body_len, errbuf);
+    gkx_free (body);
+    if (rc == GKX_OK) {
+        rc = s_meta_put_u64 (self, txn, "message", m->id, errbuf);
+    }
+    return rc;
+}
+
+int
+gkx_store_message_add (gkx_store_t *self, gkx_message_t *m, const char *text, const char *html,
+                       char *errbuf)
+{
+    assert (self && m && text && html);
+    assert (memchr (m->subject, '\0', sizeof m->subject));
+    assert (memchr (m->last_error, '\0', sizeof m->last_error));
+    if (m->notice_count == 0 || m->notice_count > GKX_MESSAGE_NOTICES_MAX) {
+        return gkx_fail (errbuf, GKX_EINVAL, "store: a message holds 1 to %d notices, not %zu",
+                         GKX_MESSAGE_NOTICES_MAX, m->notice_count);
+    }
+    if (strlen (text) > S_MESSAGE_BODY_MAX || strlen (html) > S_MESSAGE_BODY_MAX) {
+        return gkx_fail (errbuf, GKX_EINVAL, "store: a message body is too large");
+    }
+    s_message_add_t ctx = {m, text, html};
+    return s_write (self, s_message_add_txn, &ctx, errbuf);
+}
+
+/* Transaction body of gkx_store_message_put: the new record, the bodies
+   kept. */
+static int
+s_message_put_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    const gkx_message_t *m = arg;
+    uint8_t kbuf[8];
+    s_put_be64 (kbuf, m->id);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val;
+    int rc = mdb_get (txn, self->messages, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        return gkx_fail (errbuf, GKX_ENOTFOUND, "store: no message %llu",
+                         (unsigned long long) m->id);
+    }
+    if (rc != 0) {
+        return s_mdb_fail (errbuf, rc, "reading a message");
+    }
+    gkx_message_t held;
+    const uint8_t *body = NULL;
+    size_t body_len = 0;
+    if (s_message_decode (&held, &key, &val, &body, &body_len) != GKX_OK) {
+        return gkx_fail (errbuf, GKX_ESTORE, "store: damaged message record");
+    }
+    /* The value lives in the map until this write replaces it: copy. */
+    uint8_t *copy = gkx_zalloc (body_len + 1);
+    memcpy (copy, body, body_len);
+    gkx_message_t next = *m;
+    next.notice_count = held.notice_count;
+    memcpy (next.notices, held.notices, sizeof next.notices);
+    rc = s_message_write (self, txn, &next, copy, body_len, errbuf);
+    gkx_free (copy);
+    return rc;
+}
+
+int
+gkx_store_message_put (gkx_store_t *self, const gkx_message_t *m, char *errbuf)
+{
+    assert (self && m);
+    assert (memchr (m->subject, '\0', sizeof m->subject));
+    assert (memchr (m->last_error, '\0', sizeof m->last_error));
+    return s_write (self, s_message_put_txn, (void *) m, errbuf);
+}
+
+/* Reads message id in a short read transaction; copies its bodies into
+   *text_p and *html_p when text_p is not NULL. */
+static int
+s_message_read (gkx_store_t *self, uint64_t id, gkx_message_t *out, char **text_p,
+                char **html_p)
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    uint8_t kbuf[8];
+    s_put_be64 (kbuf, id);
+    MDB_val key = {sizeof kbuf, kbuf};
+    MDB_val val;
+    const uint8_t *body = NULL;
+    size_t body_len = 0;
+    int mrc = mdb_get (txn, self->messages, &key, &val);
+    if (mrc == 0) {
+        rc = s_message_decode (out, &key, &val, &body, &body_len);
+    }
+    else {
+        rc = mrc == MDB_NOTFOUND ? GKX_ENOTFOUND : GKX_ESTORE;
+    }
+    if (rc == GKX_OK && text_p) {
+        const uint8_t *end = body + body_len;
+        size_t text_len = s_get_len (&body, end, 4);
+        const uint8_t *text = body;
+        body += text_len == SIZE_MAX ? 0 : text_len;
+        size_t html_len = text_len == SIZE_MAX ? SIZE_MAX : s_get_len (&body, end, 4);
+        if (html_len == SIZE_MAX || body + html_len != end) {
+            rc = GKX_ESTORE;
+        }
+        else {
+            *text_p = gkx_zalloc (text_len + 1);
+            memcpy (*text_p, text, text_len);
+            *html_p = gkx_zalloc (html_len + 1);
+            memcpy (*html_p, body, html_len);
+        }
+    }
+    mdb_txn_abort (txn);
+    return rc;
+}
+
+int
+gkx_store_message_get (gkx_store_t *self, uint64_t id, gkx_message_t *out)
+{
+    assert (self && out);
+    return s_message_read (self, id, out, NULL, NULL);
+}
+
+int
+gkx_store_message_body (gkx_store_t *self, uint64_t id, char **text_p, char **html_p)
+{
+    assert (self && text_p && html_p);
+    gkx_message_t m;
+    return s_message_read (self, id, &m, text_p, html_p);
+}
+
+int
+gkx_store_messages (gkx_store_t *self, size_t limit,
+                    int (*fn) (const gkx_message_t *m, void *arg), void *arg)
+{
+    assert (self && fn);
+    MDB_txn *txn;
+    MDB_cursor *cursor;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (mdb_cursor_open (txn, self->messages, &cursor) != 0) {
+        mdb_txn_abort (txn);
+        return GKX_ESTORE;
+    }
+    MDB_val key;
+    MDB_val val;
+    int result = GKX_OK;
+    int mrc = mdb_cursor_get (cursor, &key, &val, MDB_LAST);
+    while (mrc == 0 && limit-- > 0) {
+        gkx_message_t m;
+        if (s_message_decode (&m, &key, &val, NULL, NULL) != GKX_OK) {
+            result = GKX_ESTORE;
+            break;
+        }
+        result = fn (&m, arg);
+        if (result != 0) {
+            break;
+        }
+        mrc = mdb_cursor_get (cursor, &key, &val, MDB_PREV);
+    }
+    mdb_cursor_close (cursor);
+    mdb_txn_abort (txn);
+    return result;
+}
+
+int
+gkx_store_messages_due (gkx_store_t *self, uint64_t now_ms, size_t limit,
+                        int (*fn) (const gkx_message_t *m, void *arg), void *arg)
+{
+    assert (self && fn);
+    MDB_txn *txn;
+    MDB_cursor *cursor;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (mdb_cursor_open (txn, self->outbox, &cursor) != 0) {
+        mdb_txn_abort (txn);
+        return GKX_ESTORE;
+    }
+    MDB_val key;
+    MDB_val val;
+    int result = GKX_OK;
+    int mrc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
+    while (mrc == 0 && limit > 0) {
+        MDB_val mval;
+        gkx_message_t m;
+        if (mdb_get (txn, self->messages, &key, &mval) != 0
+            || s_message_decode (&m, &key, &mval, NULL, NULL) != GKX_OK) {
+            result = GKX_ESTORE;
+            break;
+        }
+        if (m.next_attempt_ms <= now_ms) {
+            limit--;
+            result = fn (&m, arg);
+            if (result != 0) {
+                break;
+            }
+        }
+        mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    mdb_txn_abort (txn);
+    return result;
 }
 
 /* Walk state of the delivery listings. */

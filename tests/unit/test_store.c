@@ -2178,6 +2178,344 @@ START_TEST (test_directory_own_withdrawn)
 }
 END_TEST
 
+/* Collects notices into an array ended by a zero id. */
+static int
+s_notice_collect (const gkx_notice_t *n, void *arg)
+{
+    gkx_notice_t *out = arg;
+    while (out->id) {
+        out++;
+    }
+    *out = *n;
+    return 0;
+}
+
+/* Collects messages into an array ended by a zero id. */
+static int
+s_message_collect (const gkx_message_t *m, void *arg)
+{
+    gkx_message_t *out = arg;
+    while (out->id) {
+        out++;
+    }
+    *out = *m;
+    return 0;
+}
+
+/* Reads the waiting notices of node (at most 8) into out, zeroed first;
+   returns how many. */
+static size_t
+s_waiting (s_node_t *node, gkx_notice_t out[9])
+{
+    memset (out, 0, 9 * sizeof *out);
+    ck_assert_int_eq (gkx_store_notices_waiting (node->store, 8, s_notice_collect, out), GKX_OK);
+    size_t count = 0;
+    while (out[count].id) {
+        count++;
+    }
+    return count;
+}
+
+/* Asserts a notice's fields. */
+static void
+s_assert_notice (const gkx_notice_t *n, uint64_t id, const uint8_t pid[GKX_ID_BYTES], int role,
+                 int kind, uint64_t seq, int prior)
+{
+    ck_assert_uint_eq (n->id, id);
+    ck_assert_mem_eq (n->pid, pid, GKX_ID_BYTES);
+    ck_assert_int_eq (n->role, role);
+    ck_assert_int_eq (n->kind, kind);
+    ck_assert_uint_eq (n->seq, seq);
+    ck_assert_int_eq (n->prior, prior);
+    ck_assert_uint_eq (n->queued_ms, T0);
+}
+
+/* With notices on, each change the counterparty makes is queued in its
+   ingest's transaction: a new partnership, edits (a pause among them), a
+   conversion status change with the status it changes; nothing for the
+   node's own entries, acks or conversions, and nothing without the
+   option. */
+START_TEST (test_notices_queued)
+{
+    s_clock_t clock = {T0};
+    gkx_store_options_t options;
+    memset (&options, 0, sizeof options);
+    options.notices = 1;
+    options.clock_ms = s_clock_read;
+    options.clock_arg = &clock;
+    s_node_t a;
+    s_node_t b;
+    s_node_t quiet;
+    s_node_open (&a, &options);
+    s_node_open (&b, &options);
+    /* The same publisher, its store opened without notices. */
+    s_node_clone (&quiet, &b);
+    quiet.options.notices = 0;
+    s_node_reopen (&quiet);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    s_deliver (&quiet, genesis);
+    gkx_notice_t found[9];
+    ck_assert_uint_eq (s_waiting (&a, found), 0);
+    ck_assert_uint_eq (s_waiting (&b, found), 1);
+    s_assert_notice (&found[0], 1, pid, GKX_ROLE_ADVERTISER, GKX_KIND_GENESIS, 1, 0);
+
+    /* The advertiser's edits. */
+    const char *edits[] = {"conversion_policy.hold_days=60", "payout.amount=2.75"};
+    for (size_t i = 0; i < 2; i++) {
+        gkx_entry_t *edit = s_edit_text (&a, pid, edits[i]);
+        s_deliver (&b, edit);
+        s_deliver (&quiet, edit);
+        gkx_entry_destroy (&edit);
+    }
+
+    /* A conversion is not a notice; its status change is, with the status
+       before it. Then the publisher acknowledges and pauses the offer. */
+    gkx_store_convert_t *items = calloc (1, sizeof *items);
+    s_item (&items[0], pid, "n1");
+    s_convert_ship (&a, &b, items, 1);
+    ck_assert_int_eq (items[0].conversion.status, GKX_CONVERSION_APPROVED);
+    gkx_conversion_change_t change;
+    memset (&change, 0, sizeof change);
+    memcpy (change.conversion, items[0].conversion.id, GKX_HASH_BYTES);
+    change.status = GKX_CONVERSION_REVERSED;
+    snprintf (change.reason, sizeof change.reason, "chargeback");
+    uint8_t *body = NULL;
+    size_t len = 0;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_int_eq (gkx_conversion_change_encode (&body, &len, &change, errbuf), GKX_OK);
+    gkx_entry_t *status = s_append (&a, pid, GKX_KIND_CONVERSION_STATUS, body, len);
+    s_deliver (&b, status);
+    gkx_entry_t *ack = s_ack (&b, pid);
+    s_deliver (&a, ack);
+    gkx_entry_t *pause = s_edit_text (&b, pid, "status=paused");
+    s_deliver (&a, pause);
+    ck_assert_uint_eq (s_waiting (&a, found), 1);
+    s_assert_notice (&found[0], 1, pid, GKX_ROLE_PUBLISHER, GKX_KIND_EDIT, 2, 0);
+    ck_assert_uint_eq (s_waiting (&b, found), 4);
+    s_assert_notice (&found[1], 2, pid, GKX_ROLE_ADVERTISER, GKX_KIND_EDIT, 2, 0);
+    s_assert_notice (&found[2], 3, pid, GKX_ROLE_ADVERTISER, GKX_KIND_EDIT, 3, 0);
+    s_assert_notice (&found[3], 4, pid, GKX_ROLE_ADVERTISER, GKX_KIND_CONVERSION_STATUS,
+                     gkx_entry_seq (status), GKX_CONVERSION_APPROVED);
+    ck_assert_uint_eq (s_waiting (&quiet, found), 0);
+
+    /* A duplicate is no new notice; the queue outlives a restart. */
+    int result;
+    ck_assert_int_eq (s_ship (&b, status, gkx_entry_author (status), &result, errbuf), GKX_OK);
+    ck_assert_int_eq (result, GKX_INGEST_DUPLICATE);
+    s_node_reopen (&b);
+    ck_assert_uint_eq (s_waiting (&b, found), 4);
+    gkx_notice_t one;
+    ck_assert_int_eq (gkx_store_notice_get (b.store, 4, &one), GKX_OK);
+    ck_assert_int_eq (one.prior, GKX_CONVERSION_APPROVED);
+    ck_assert_int_eq (gkx_store_notice_get (b.store, 5, &one), GKX_ENOTFOUND);
+    /* The listing stops at its limit, oldest first. */
+    memset (found, 0, sizeof found);
+    ck_assert_int_eq (gkx_store_notices_waiting (b.store, 2, s_notice_collect, found), GKX_OK);
+    ck_assert_uint_eq (found[1].id, 2);
+    ck_assert_uint_eq (found[2].id, 0);
+
+    gkx_free (body);
+    free (items);
+    gkx_entry_destroy (&genesis);
+    gkx_entry_destroy (&ack);
+    gkx_entry_destroy (&pause);
+    gkx_entry_destroy (&status);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+    s_node_destroy (&quiet);
+}
+END_TEST
+
+/* Equivocation freezes the partnership and queues a notice naming the
+   chain and the seq, committed with the evidence. */
+START_TEST (test_notice_of_frozen_partnership)
+{
+    s_clock_t clock = {T0};
+    gkx_store_options_t options;
+    memset (&options, 0, sizeof options);
+    options.clock_ms = s_clock_read;
+    options.clock_arg = &clock;
+    s_node_t a;
+    s_node_t b;
+    s_node_t twin;
+    s_node_open (&a, &options);
+    options.notices = 1;
+    s_node_open (&b, &options);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    s_node_clone (&twin, &a);
+    gkx_entry_t *first = s_edit (&a, pid, 1000);
+    gkx_entry_t *second = s_edit (&twin, pid, 2000);
+    s_deliver (&b, first);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int result;
+    ck_assert_int_eq (s_ship (&b, second, gkx_identity_id (a.identity), &result, errbuf),
+                      GKX_EEQUIVOCATION);
+    gkx_notice_t found[9];
+    ck_assert_uint_eq (s_waiting (&b, found), 3);
+    s_assert_notice (&found[1], 2, pid, GKX_ROLE_ADVERTISER, GKX_KIND_EDIT, 2, 0);
+    s_assert_notice (&found[2], 3, pid, GKX_ROLE_ADVERTISER, GKX_NOTICE_FROZEN, 2, 0);
+    /* Refused entries of a frozen partnership queue nothing. */
+    ck_assert_int_eq (s_ship (&b, second, gkx_identity_id (a.identity), &result, errbuf),
+                      GKX_EFROZEN);
+    ck_assert_uint_eq (s_waiting (&b, found), 3);
+    gkx_entry_destroy (&genesis);
+    gkx_entry_destroy (&first);
+    gkx_entry_destroy (&second);
+    s_node_destroy (&twin);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
+/* Fills a pending message of pid holding notices ids, due at due_ms. */
+static void
+s_message (gkx_message_t *m, const uint8_t pid[GKX_ID_BYTES], const uint64_t *ids, size_t count,
+           uint64_t due_ms)
+{
+    memset (m, 0, sizeof *m);
+    memcpy (m->pid, pid, GKX_ID_BYTES);
+    m->state = GKX_MESSAGE_PENDING;
+    m->created_ms = T0;
+    m->next_attempt_ms = due_ms;
+    snprintf (m->subject, sizeof m->subject, "Änderung: %zu", count);
+    m->notice_count = count;
+    memcpy (m->notices, ids, count * sizeof *ids);
+}
+
+/* A message takes its notices out of the waiting ones in one transaction
+   (a notice not waiting refuses the whole message), keeps its bodies
+   through every update, is due until it is sent, and the listing shows
+   every message newest first. */
+START_TEST (test_messages_outbox)
+{
+    s_clock_t clock = {T0};
+    gkx_store_options_t options;
+    memset (&options, 0, sizeof options);
+    options.notices = 1;
+    options.clock_ms = s_clock_read;
+    options.clock_arg = &clock;
+    s_node_t a;
+    s_node_t b;
+    s_node_open (&a, NULL);
+    s_node_open (&b, &options);
+    uint8_t pid[GKX_ID_BYTES];
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    for (uint64_t amount = 1; amount <= 3; amount++) {
+        gkx_entry_t *edit = s_edit (&a, pid, amount);
+        s_deliver (&b, edit);
+        gkx_entry_destroy (&edit);
+    }
+    gkx_notice_t found[9];
+    ck_assert_uint_eq (s_waiting (&b, found), 4);
+
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    gkx_message_t m;
+    uint64_t first_ids[] = {1, 2};
+    s_message (&m, pid, first_ids, 2, T0);
+    ck_assert_msg (gkx_store_message_add (b.store, &m, "text one\n", "<p>one</p>", errbuf)
+                       == GKX_OK,
+                   "%s", errbuf);
+    ck_assert_uint_eq (m.id, 1);
+    ck_assert_uint_eq (s_waiting (&b, found), 2);
+    ck_assert_uint_eq (found[0].id, 3);
+
+    /* Notice 2 is taken, notice 9 does not exist: nothing is written. */
+    uint64_t bad_ids[] = {3, 2};
+    s_message (&m, pid, bad_ids, 2, T0);
+    ck_assert_int_eq (gkx_store_message_add (b.store, &m, "x", "", errbuf), GKX_EINVAL);
+    ck_assert_str_eq (errbuf, "store: notice 2 is not waiting");
+    uint64_t unknown_ids[] = {9};
+    s_message (&m, pid, unknown_ids, 1, T0);
+    ck_assert_int_eq (gkx_store_message_add (b.store, &m, "x", "", errbuf), GKX_EINVAL);
+    s_message (&m, pid, unknown_ids, 0, T0);
+    ck_assert_int_eq (gkx_store_message_add (b.store, &m, "x", "", errbuf), GKX_EINVAL);
+    ck_assert_str_eq (errbuf, "store: a message holds 1 to 64 notices, not 0");
+    ck_assert_uint_eq (s_waiting (&b, found), 2);
+
+    uint64_t second_ids[] = {3, 4};
+    s_message (&m, pid, second_ids, 2, T0 + 5000);
+    ck_assert_int_eq (gkx_store_message_add (b.store, &m, "text two", "", errbuf), GKX_OK);
+    ck_assert_uint_eq (m.id, 2);
+    ck_assert_uint_eq (s_waiting (&b, found), 0);
+
+    /* Due: the first now, both later. */
+    gkx_message_t due[4];
+    memset (due, 0, sizeof due);
+    ck_assert_int_eq (gkx_store_messages_due (b.store, T0, 10, s_message_collect, due), GKX_OK);
+    ck_assert_uint_eq (due[0].id, 1);
+    ck_assert_uint_eq (due[1].id, 0);
+    memset (due, 0, sizeof due);
+    ck_assert_int_eq (gkx_store_messages_due (b.store, UINT64_MAX, 10, s_message_collect, due),
+                      GKX_OK);
+    ck_assert_uint_eq (due[1].id, 2);
+
+    /* A failed attempt, then the message sent: it leaves the due index. */
+    gkx_message_t held;
+    ck_assert_int_eq (gkx_store_message_get (b.store, 1, &held), GKX_OK);
+    ck_assert_str_eq (held.subject, "Änderung: 2");
+    ck_assert_uint_eq (held.notice_count, 2);
+    ck_assert_uint_eq (held.notices[1], 2);
+    held.state = GKX_MESSAGE_FAILED;
+    held.attempts = 1;
+    held.last_attempt_ms = T0 + 1;
+    held.next_attempt_ms = T0 + 1001;
+    snprintf (held.last_error, sizeof held.last_error, "Couldn't connect to server");
+    ck_assert_int_eq (gkx_store_message_put (b.store, &held, errbuf), GKX_OK);
+    memset (due, 0, sizeof due);
+    ck_assert_int_eq (gkx_store_messages_due (b.store, T0 + 1000, 10, s_message_collect, due),
+                      GKX_OK);
+    ck_assert_uint_eq (due[0].id, 0);
+    held.state = GKX_MESSAGE_SENT;
+    held.attempts = 2;
+    held.sent_ms = held.last_attempt_ms = T0 + 1001;
+    held.next_attempt_ms = 0;
+    held.last_error[0] = '\0';
+    ck_assert_int_eq (gkx_store_message_put (b.store, &held, errbuf), GKX_OK);
+    memset (due, 0, sizeof due);
+    ck_assert_int_eq (gkx_store_messages_due (b.store, UINT64_MAX, 10, s_message_collect, due),
+                      GKX_OK);
+    ck_assert_uint_eq (due[0].id, 2);
+    ck_assert_uint_eq (due[1].id, 0);
+
+    /* Reopened: the listing, newest first, and the bodies as written. */
+    s_node_reopen (&b);
+    memset (due, 0, sizeof due);
+    ck_assert_int_eq (gkx_store_messages (b.store, 10, s_message_collect, due), GKX_OK);
+    ck_assert_uint_eq (due[0].id, 2);
+    ck_assert_int_eq (due[0].state, GKX_MESSAGE_PENDING);
+    ck_assert_uint_eq (due[1].id, 1);
+    ck_assert_int_eq (due[1].state, GKX_MESSAGE_SENT);
+    ck_assert_uint_eq (due[1].attempts, 2);
+    ck_assert_uint_eq (due[1].sent_ms, T0 + 1001);
+    ck_assert_str_eq (due[1].last_error, "");
+    memset (due, 0, sizeof due);
+    ck_assert_int_eq (gkx_store_messages (b.store, 1, s_message_collect, due), GKX_OK);
+    ck_assert_uint_eq (due[1].id, 0);
+    char *text = NULL;
+    char *html = NULL;
+    ck_assert_int_eq (gkx_store_message_body (b.store, 1, &text, &html), GKX_OK);
+    ck_assert_str_eq (text, "text one\n");
+    ck_assert_str_eq (html, "<p>one</p>");
+    gkx_free (text);
+    gkx_free (html);
+    ck_assert_int_eq (gkx_store_message_body (b.store, 2, &text, &html), GKX_OK);
+    ck_assert_str_eq (text, "text two");
+    ck_assert_str_eq (html, "");
+    gkx_free (text);
+    gkx_free (html);
+    ck_assert_int_eq (gkx_store_message_body (b.store, 3, &text, &html), GKX_ENOTFOUND);
+    ck_assert_int_eq (gkx_store_message_get (b.store, 3, &held), GKX_ENOTFOUND);
+    held.id = 3;
+    ck_assert_int_eq (gkx_store_message_put (b.store, &held, errbuf), GKX_ENOTFOUND);
+    ck_assert_str_eq (errbuf, "store: no message 3");
+    gkx_entry_destroy (&genesis);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -2218,6 +2556,9 @@ main (void)
     tcase_add_test (tc, test_convert_cap_and_status);
     tcase_add_test (tc, test_conversion_verified_by_publisher);
     tcase_add_test (tc, test_deliveries_queued);
+    tcase_add_test (tc, test_notices_queued);
+    tcase_add_test (tc, test_notice_of_frozen_partnership);
+    tcase_add_test (tc, test_messages_outbox);
     suite_add_tcase (s, tc);
     return gkx_test_run (s);
 }
