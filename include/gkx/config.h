@@ -34,6 +34,8 @@ extern "C" {
 #define GKX_POSTBACK_TOKEN_BUF_BYTES 64
 /* Most verticals, countries or allow_from networks in the configuration. */
 #define GKX_CONFIG_LIST_MAX 64
+/* Most directories in [directory] publish_to. */
+#define GKX_CONFIG_DIRECTORIES_MAX 16
 /* What a webhook secret starts with (Standard Webhooks), and how many bytes
    the base64 after it must decode to. */
 #define GKX_CONFIG_WEBHOOK_PREFIX "whsec_"
@@ -56,6 +58,13 @@ typedef struct {
     size_t verticals_count;
     char *countries[GKX_CONFIG_LIST_MAX];
     size_t countries_count;
+    int directory_serve;        /* [directory] serve: 1 when this node is also a directory */
+    char *directory_listen;     /* [directory] listen: where the directory binds,
+                                   tcp://host:port; NULL when not given */
+    char *directory_publish_to[GKX_CONFIG_DIRECTORIES_MAX]; /* [directory] publish_to: the
+                                   directories this node's card goes to, each an address
+                                   tcp://host:port@KEY (gkx_dirmsg_address_parse) */
+    size_t directory_publish_to_count;  /* entries in directory_publish_to */
     char *postback_listen;      /* advertiser: postback endpoint host:port; NULL when
                                    "off", and always NULL on a publisher */
     char *postback_base_url;    /* advertiser: the endpoint's URL as MMPs reach it, without

@@ -108,6 +108,11 @@ GKX_NODISCARD int gkx_dirmsg_filter_parse (gkx_dirmsg_filter_t *filter, const ch
 /* Returns 1 when card matches every field of filter, else 0. */
 int gkx_dirmsg_filter_is_matching (const gkx_dirmsg_filter_t *filter, const gkx_card_t *card);
 
+/* Checks that endpoint is "tcp://host:port" (a host, and a port from 1 to
+   65535) and fits GKX_DIRMSG_ENDPOINT_BYTES. Returns GKX_OK or GKX_EINVAL
+   with errbuf quoting it. */
+GKX_NODISCARD int gkx_dirmsg_endpoint_check (const char *endpoint, char *errbuf);
+
 /* Parses a directory address "tcp://host:port@KEY" (KEY: 64 hex digits, the
    directory's CURVE public key) into endpoint and key. Returns GKX_OK or
    GKX_EINVAL with errbuf saying what is wrong. */

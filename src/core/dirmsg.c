@@ -308,6 +308,23 @@ gkx_dirmsg_filter_is_matching (const gkx_dirmsg_filter_t *filter, const gkx_card
 }
 
 int
+gkx_dirmsg_endpoint_check (const char *endpoint, char *errbuf)
+{
+    assert (endpoint);
+    size_t len = strlen (endpoint);
+    const char *colon = strrchr (endpoint, ':');
+    const char *port = colon ? colon + 1 : "";
+    size_t digits = strspn (port, "0123456789");
+    if (len >= GKX_DIRMSG_ENDPOINT_BYTES || strncmp (endpoint, "tcp://", 6) != 0 || !colon
+        || colon < endpoint + 7 || digits == 0 || digits > S_PORT_DIGITS || port[digits] != '\0'
+        || atoi (port) < 1 || atoi (port) > S_PORT_MAX || strpbrk (endpoint, " \t")) {
+        return gkx_fail (errbuf, GKX_EINVAL, "\"%.80s\" is not of the form tcp://host:port",
+                         endpoint);
+    }
+    return GKX_OK;
+}
+
+int
 gkx_dirmsg_address_parse (char endpoint[GKX_DIRMSG_ENDPOINT_BYTES],
                           uint8_t key[GKX_CURVE_KEY_BYTES], const char *text, char *errbuf)
 {
@@ -330,17 +347,7 @@ gkx_dirmsg_address_parse (char endpoint[GKX_DIRMSG_ENDPOINT_BYTES],
                          "directory address \"%.80s\": the key after '@' must be 64 hex digits",
                          text);
     }
-    /* tcp://host:port: a host, and a port from 1 to 65535. */
-    const char *colon = memrchr (text, ':', endpoint_len);
-    size_t port_len = colon ? (size_t) (at - colon - 1) : 0;
-    char port[S_PORT_DIGITS + 1] = "";
-    if (port_len > 0 && port_len <= S_PORT_DIGITS) {
-        memcpy (port, colon + 1, port_len);
-        port[port_len] = '\0';
-    }
-    if (endpoint_len >= GKX_DIRMSG_ENDPOINT_BYTES || strncmp (text, "tcp://", 6) != 0 || !colon
-        || colon < text + 7 || port[0] == '\0' || strspn (port, "0123456789") != port_len
-        || atoi (port) < 1 || atoi (port) > S_PORT_MAX || memchr (text, ' ', endpoint_len)) {
+    if (endpoint_len >= GKX_DIRMSG_ENDPOINT_BYTES) {
         return gkx_fail (errbuf, GKX_EINVAL,
                          "directory address \"%.80s\": the endpoint before '@' must be "
                          "tcp://host:port",
@@ -348,6 +355,13 @@ gkx_dirmsg_address_parse (char endpoint[GKX_DIRMSG_ENDPOINT_BYTES],
     }
     memcpy (endpoint, text, endpoint_len);
     endpoint[endpoint_len] = '\0';
+    if (gkx_dirmsg_endpoint_check (endpoint, NULL) != GKX_OK) {
+        endpoint[0] = '\0';
+        return gkx_fail (errbuf, GKX_EINVAL,
+                         "directory address \"%.80s\": the endpoint before '@' must be "
+                         "tcp://host:port",
+                         text);
+    }
     return GKX_OK;
 }
 

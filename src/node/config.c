@@ -8,6 +8,7 @@
 */
 #include <gkx/alloc.h>
 #include <gkx/config.h>
+#include <gkx/dirmsg.h>
 #include <gkx/kind.h>
 #include <gkx/netmask.h>
 
@@ -52,6 +53,8 @@ typedef struct {
     const char *path;
     FILE *file;
     int line;       /* line last handed to inih */
+    int directory_serve_line;   /* line of [directory] serve; 0 when not given */
+    int directory_listen_line;  /* line of [directory] listen; 0 when not given */
     int postback_listen_line;   /* line of [postback] listen; 0 when not given */
     int webhook_url_line;       /* line of [webhook] url; 0 when not given */
     int webhook_secret_line;    /* line of [webhook] secret; 0 when not given */
@@ -397,6 +400,41 @@ s_allow_from_add (gkx_config_t *c, const char *value, char *problem)
     return rc;
 }
 
+/* Checks each word of value (separated by spaces or commas) as a directory
+   address and adds them to the config's directory_publish_to (several
+   publish_to lines add up); returns GKX_ECONFIG with problem
+   (S_PROBLEM_BYTES) saying why when one is refused. */
+static int
+s_publish_to_add (gkx_config_t *c, const char *value, char *problem)
+{
+    const char *p = value;
+    while (*p) {
+        p += strspn (p, S_LIST_SEPARATORS);
+        size_t len = strcspn (p, S_LIST_SEPARATORS);
+        if (len == 0) {
+            break;
+        }
+        if (c->directory_publish_to_count == GKX_CONFIG_DIRECTORIES_MAX) {
+            snprintf (problem, S_PROBLEM_BYTES, "more than %d directories",
+                      GKX_CONFIG_DIRECTORIES_MAX);
+            return GKX_ECONFIG;
+        }
+        char *word = gkx_zalloc (len + 1);
+        memcpy (word, p, len);
+        char endpoint[GKX_DIRMSG_ENDPOINT_BYTES];
+        uint8_t key[GKX_CURVE_KEY_BYTES];
+        char errbuf[GKX_ERRBUF_BYTES];
+        if (gkx_dirmsg_address_parse (endpoint, key, word, errbuf) != GKX_OK) {
+            snprintf (problem, S_PROBLEM_BYTES, "%.*s", S_PROBLEM_BYTES - 1, errbuf);
+            gkx_free (word);
+            return GKX_ECONFIG;
+        }
+        c->directory_publish_to[c->directory_publish_to_count++] = word;
+        p += len;
+    }
+    return GKX_OK;
+}
+
 /* inih handler: one key at a time. */
 static int
 s_handler (void *user, const char *section, const char *name, const char *value)
@@ -434,6 +472,22 @@ s_handler (void *user, const char *section, const char *name, const char *value)
         c->accept_any = strcmp (value, "any") == 0;
         rc = c->accept_any || strcmp (value, "listed") == 0 ? GKX_OK : GKX_ECONFIG;
         problem = "accept must be any or listed";
+    }
+    else if (strcmp (section, "directory") == 0 && strcmp (name, "serve") == 0) {
+        parse->directory_serve_line = lineno;
+        c->directory_serve = strcmp (value, "true") == 0;
+        rc = c->directory_serve || strcmp (value, "false") == 0 ? GKX_OK : GKX_ECONFIG;
+        problem = "serve must be true or false";
+    }
+    else if (strcmp (section, "directory") == 0 && strcmp (name, "listen") == 0) {
+        parse->directory_listen_line = lineno;
+        s_set (&c->directory_listen, value);
+        rc = gkx_dirmsg_endpoint_check (value, NULL);
+        problem = "listen must be tcp://host:port";
+    }
+    else if (strcmp (section, "directory") == 0 && strcmp (name, "publish_to") == 0) {
+        rc = s_publish_to_add (c, value, detail);
+        problem = detail;
     }
     else if (strcmp (section, "api") == 0 && strcmp (name, "listen") == 0) {
         s_set (&c->api_listen, value);
@@ -547,12 +601,35 @@ s_finish_notify (gkx_config_t *c, const s_parse_t *parse, char *errbuf)
     return GKX_OK;
 }
 
+/* The checks of [directory] that need the whole file: a directory needs
+   its own endpoint, apart from the replication one. */
+static int
+s_finish_directory (const gkx_config_t *c, const s_parse_t *parse, char *errbuf)
+{
+    if (c->directory_serve && !c->directory_listen) {
+        return gkx_fail (errbuf, GKX_ECONFIG,
+                         "%s line %d: [directory] serve: needs listen = tcp://host:port (where "
+                         "the directory binds)",
+                         parse->path, parse->directory_serve_line);
+    }
+    if (c->directory_listen && strcmp (c->directory_listen, c->listen) == 0) {
+        return gkx_fail (errbuf, GKX_ECONFIG,
+                         "%s line %d: [directory] listen: must differ from [node] listen",
+                         parse->path, parse->directory_listen_line);
+    }
+    return GKX_OK;
+}
+
 /* The checks that need the whole file, and the defaults that follow other
    keys; drops the section the node's role does not use. */
 static int
 s_finish (gkx_config_t *c, const s_parse_t *parse, char *errbuf)
 {
     const char *path = parse->path;
+    int rc = s_finish_directory (c, parse, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
     if (c->role == GKX_ROLE_ADVERTISER) {
         if (c->postback_listen && strcmp (c->postback_listen, c->api_listen) == 0) {
             return gkx_fail (errbuf, GKX_ECONFIG,
@@ -622,7 +699,7 @@ gkx_config_load (gkx_config_t **self_p, const char *dir, char *errbuf)
     config->api_listen = gkx_strdup (GKX_CONFIG_DEFAULT_API);
     config->postback_listen = gkx_strdup (GKX_CONFIG_DEFAULT_POSTBACK);
     config->notify_window_seconds = GKX_CONFIG_NOTIFY_WINDOW_DEFAULT;
-    s_parse_t parse = {config, GKX_OK, "", path, file, 0, 0, 0, 0, 0, 0, 0};
+    s_parse_t parse = {.config = config, .error = GKX_OK, .path = path, .file = file};
     int line = ini_parse_stream (s_reader, &parse, s_handler, &parse);
     fclose (file);
     int rc = GKX_OK;
@@ -660,6 +737,10 @@ gkx_config_destroy (gkx_config_t **self_p)
     gkx_free (c->email);
     gkx_free (c->listen);
     gkx_free (c->api_listen);
+    gkx_free (c->directory_listen);
+    for (size_t i = 0; i < c->directory_publish_to_count; i++) {
+        gkx_free (c->directory_publish_to[i]);
+    }
     for (size_t i = 0; i < c->verticals_count; i++) {
         gkx_free (c->verticals[i]);
     }
@@ -725,6 +806,18 @@ gkx_config_write (const char *dir, const gkx_config_init_t *init, char *errbuf)
              gkx_role_name (init->role), init->name, init->email ? init->email : "",
              init->listen ? init->listen : GKX_CONFIG_DEFAULT_LISTEN,
              init->api_listen ? init->api_listen : GKX_CONFIG_DEFAULT_API);
+    fprintf (file,
+             "\n"
+             "# Optional: partner discovery (docs/protocol.md, \"Directory\"). This node's\n"
+             "# signed card is published to each directory of publish_to, named by its\n"
+             "# address tcp://host:port@KEY ('gkx directory-address' on the directory's\n"
+             "# node prints it); an advertiser lists publishers with 'gkx publishers'.\n"
+             "# serve = true makes this node a directory too, bound at listen.\n"
+             "# Remove the '# ' to enable.\n"
+             "# [directory]\n"
+             "# publish_to = tcp://directory.example.com:7790@KEY\n"
+             "# serve = false\n"
+             "# listen = tcp://0.0.0.0:7790\n");
     if (init->role == GKX_ROLE_ADVERTISER) {
         fprintf (file,
                  "\n"

@@ -575,6 +575,91 @@ START_TEST (test_postback_token_file_is_checked)
 }
 END_TEST
 
+/* A key of 64 hex digits, for directory addresses. */
+#define DIRECTORY_KEY "cb20780c00112233445566778899aabbccddeeff00112233445566778899a419"
+
+/* [directory]: off by default; serve, listen and publish_to (several lines
+   add up) are read. */
+START_TEST (test_directory_keys)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    gkx_config_t *config = s_load_ok (&d, PUBLISHER);
+    ck_assert_int_eq (config->directory_serve, 0);
+    ck_assert_ptr_null (config->directory_listen);
+    ck_assert_uint_eq (config->directory_publish_to_count, 0);
+    gkx_config_destroy (&config);
+    config = s_load_ok (&d, PUBLISHER "[directory]\nserve = true\nlisten = tcp://127.0.0.1:7790\n"
+                                      "publish_to = tcp://a.example:1@" DIRECTORY_KEY
+                                      " tcp://b.example:2@" DIRECTORY_KEY "\n"
+                                      "publish_to = tcp://c.example:3@" DIRECTORY_KEY "\n");
+    ck_assert_int_eq (config->directory_serve, 1);
+    ck_assert_str_eq (config->directory_listen, "tcp://127.0.0.1:7790");
+    ck_assert_uint_eq (config->directory_publish_to_count, 3);
+    ck_assert_str_eq (config->directory_publish_to[0], "tcp://a.example:1@" DIRECTORY_KEY);
+    ck_assert_str_eq (config->directory_publish_to[2], "tcp://c.example:3@" DIRECTORY_KEY);
+    gkx_config_destroy (&config);
+    config = s_load_ok (&d, ADVERTISER "[directory]\nserve = false\n");
+    ck_assert_int_eq (config->directory_serve, 0);
+    gkx_config_destroy (&config);
+    s_dir_remove (&d);
+}
+END_TEST
+
+/* Each bad [directory] value is refused naming its line and key. */
+START_TEST (test_bad_directory_is_refused)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    s_load_refused (&d, PUBLISHER "[directory]\nserve = yes\n", 5,
+                    "[directory] serve: serve must be true or false");
+    s_load_refused (&d, PUBLISHER "[directory]\nlisten = 127.0.0.1:7790\n", 5,
+                    "[directory] listen: listen must be tcp://host:port");
+    s_load_refused (&d, PUBLISHER "[directory]\npublish_to = tcp://a.example:1\n", 5,
+                    "[directory] publish_to: directory address \"tcp://a.example:1\": expected "
+                    "tcp://host:port@KEY (KEY: the directory's 64 hex digit key)");
+    s_load_refused (&d, PUBLISHER "[directory]\npublish_to = tcp://a.example:1@cb20\n", 5,
+                    "[directory] publish_to: directory address \"tcp://a.example:1@cb20\": the "
+                    "key after '@' must be 64 hex digits");
+    char text[4096];
+    int n = snprintf (text, sizeof text, PUBLISHER "[directory]\n");
+    for (int i = 0; i <= GKX_CONFIG_DIRECTORIES_MAX; i++) {
+        n += snprintf (text + n, sizeof text - (size_t) n, "publish_to = tcp://h:%d@%s\n", i + 1,
+                       DIRECTORY_KEY);
+    }
+    s_load_refused (&d, text, 5 + GKX_CONFIG_DIRECTORIES_MAX,
+                    "[directory] publish_to: more than 16 directories");
+    s_load_refused (&d, PUBLISHER "[directory]\nserve = true\n", 5,
+                    "[directory] serve: needs listen = tcp://host:port (where the directory "
+                    "binds)");
+    s_load_refused (&d, PUBLISHER "listen = tcp://127.0.0.1:7700\n[directory]\nserve = true\n"
+                                  "listen = tcp://127.0.0.1:7700\n",
+                    7, "[directory] listen: must differ from [node] listen");
+    s_dir_remove (&d);
+}
+END_TEST
+
+/* gkx init's file explains [directory], commented out. */
+START_TEST (test_written_file_has_directory)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    gkx_config_init_t init = {GKX_ROLE_PUBLISHER, "Pub", NULL, NULL, NULL, NULL};
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_int_eq (gkx_config_write (d.dir, &init, errbuf), GKX_OK);
+    char *text = s_slurp (d.conf);
+    ck_assert_ptr_nonnull (strstr (text, "\n# [directory]\n# publish_to = tcp://"));
+    ck_assert_ptr_nonnull (strstr (text, "\n# serve = false\n# listen = tcp://0.0.0.0:7790\n"));
+    ck_assert_ptr_nonnull (strstr (text, "'gkx directory-address'"));
+    free (text);
+    gkx_config_t *config = NULL;
+    ck_assert_int_eq (gkx_config_load (&config, d.dir, errbuf), GKX_OK);
+    ck_assert_int_eq (config->directory_serve, 0);
+    gkx_config_destroy (&config);
+    s_dir_remove (&d);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -590,6 +675,9 @@ main (void)
     tcase_add_test (tc, test_publisher_webhook);
     tcase_add_test (tc, test_bad_webhook_is_refused_without_the_secret);
     tcase_add_test (tc, test_webhook_is_ignored_on_an_advertiser);
+    tcase_add_test (tc, test_directory_keys);
+    tcase_add_test (tc, test_bad_directory_is_refused);
+    tcase_add_test (tc, test_written_file_has_directory);
     tcase_add_test (tc, test_written_files_load_for_both_roles);
     tcase_add_test (tc, test_postback_token_is_made_once_and_read_back);
     tcase_add_test (tc, test_postback_token_file_is_checked);

@@ -388,6 +388,21 @@ START_TEST (test_address_rejections)
 }
 END_TEST
 
+/* An endpoint is tcp://host:port, within the size limit. */
+START_TEST (test_endpoint_check)
+{
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_rc (gkx_dirmsg_endpoint_check ("tcp://127.0.0.1:7790", errbuf), GKX_OK);
+    ck_assert_rc (gkx_dirmsg_endpoint_check ("tcp://*:7790", errbuf), GKX_OK);
+    ck_assert_rc (gkx_dirmsg_endpoint_check ("tcp://[::1]:7790", errbuf), GKX_OK);
+    ck_assert_rc (gkx_dirmsg_endpoint_check ("tcp://127.0.0.1", errbuf), GKX_EINVAL);
+    ck_assert_str_eq (errbuf, "\"tcp://127.0.0.1\" is not of the form tcp://host:port");
+    ck_assert_rc (gkx_dirmsg_endpoint_check ("udp://127.0.0.1:1", errbuf), GKX_EINVAL);
+    ck_assert_rc (gkx_dirmsg_endpoint_check ("tcp://h:123456", errbuf), GKX_EINVAL);
+    ck_assert_rc (gkx_dirmsg_endpoint_check ("tcp://h:1 ", errbuf), GKX_EINVAL);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -406,6 +421,7 @@ main (void)
     tcase_add_test (tc, test_decode_rejects_bad_filter);
     tcase_add_test (tc, test_filter_parse);
     tcase_add_test (tc, test_filter_is_matching);
+    tcase_add_test (tc, test_endpoint_check);
     tcase_add_test (tc, test_address_round_trip);
     tcase_add_test (tc, test_address_rejections);
     suite_add_tcase (s, tc);
