@@ -170,6 +170,12 @@ json_t *gkx_http_body (const gkx_http_request_t *request);
    released unsent. */
 json_t *gkx_http_reply_text (gkx_http_request_t *request, const char *text, size_t len);
 
+/* Like gkx_http_reply_text, with the Content-Type type (printable ASCII,
+   copied) instead of text/plain, for example the Prometheus text format's
+   "text/plain; version=0.0.4; charset=utf-8". */
+json_t *gkx_http_reply_typed (gkx_http_request_t *request, const char *type, const char *text,
+                              size_t len);
+
 /* Returns a new error body {"error": {"code": code, "message": ...}} with the
    message formatted from fmt, and sets *status_p to status, for a handler to
    return. */

@@ -100,6 +100,14 @@ typedef struct gkx_webhook gkx_webhook_t;
 void gkx_node_set_webhook (gkx_node_t *self, gkx_webhook_t *webhook);
 gkx_webhook_t *gkx_node_webhook (gkx_node_t *self);
 
+/* The postback endpoint (include/gkx/intake.h), set by gkxd's main before
+   the loop runs and cleared before it closes the endpoint; NULL when the
+   node serves no postbacks. Read on the loop: GET /metrics counts the
+   postbacks by the answers it gave. */
+typedef struct gkx_intake gkx_intake_t;
+void gkx_node_set_intake (gkx_node_t *self, gkx_intake_t *intake);
+gkx_intake_t *gkx_node_intake (gkx_node_t *self);
+
 /* The node's event loop, for modules that add their own sockets and
    timers (a directory, a notifier's timer). Register from gkxd's main
    before gkx_node_run, or from the loop itself (inside gkx_node_call);
@@ -114,7 +122,10 @@ uint64_t gkx_node_started_ms (gkx_node_t *self);
 json_t *gkx_node_stats_json (gkx_node_t *self);
 
 /* On the loop: the peers as JSON, [{"id", "name", "role", "endpoint",
-   "connected", "lag_entries", "last_seen"}, ...] (the caller's). */
+   "connected", "lag_entries", "lag_seconds", "last_seen_seconds_ago"},
+   ...] (the caller's). lag_entries counts this node's entries the peer has
+   not acknowledged; lag_seconds is the age of the oldest of them, 0 when
+   there is none. */
 json_t *gkx_node_peers_json (gkx_node_t *self);
 
 /* On the loop: the name the node knows for member id (its own name, or the

@@ -94,6 +94,11 @@ void gkx_store_close (gkx_store_t **self_p);
 /* The store's current map size in bytes (grows when it fills). */
 size_t gkx_store_map_bytes (const gkx_store_t *self);
 
+/* The bytes the store's data take: the pages in use in its data file
+   (DIR/store/data.mdb) as of the last commit, never more than the map.
+   0 when LMDB cannot tell. */
+uint64_t gkx_store_used_bytes (const gkx_store_t *self);
+
 /* Creates a partnership as its advertiser (identity) with publisher: draws
    the nonce, writes and signs the genesis entry. offer and policy are
    canonical msgpack maps or NULL for empty ones. On success pid holds the
@@ -318,6 +323,31 @@ typedef struct {
 GKX_NODISCARD int gkx_store_convert (gkx_store_t *self, const gkx_identity_t *identity,
                                      gkx_store_convert_t *items, size_t count, char *errbuf);
 
+/* Slots of the counts by status: indexed by gkx_conversion_status_t, slot 0
+   unused. */
+#define GKX_STORE_STATUS_SLOTS (GKX_CONVERSION_REVERSED + 1)
+
+/* Conversions counted over every partnership of the store (advertiser and
+   publisher alike: each member holds the same conversions). */
+typedef struct {
+    uint64_t day;                               /* with an event time in the UTC day
+                                                   asked, whatever their status */
+    uint64_t recorded[GKX_STORE_STATUS_SLOTS];  /* ever, by the status their entry
+                                                   carries (never reversed) */
+    uint64_t current[GKX_STORE_STATUS_SLOTS];   /* by their status now, after the
+                                                   status changes */
+} gkx_store_conversion_counts_t;
+
+/* Counts the conversions of every partnership into *out: those of UTC day
+   day (days since 1970-01-01, as gkx_conversion_periods numbers them), and
+   those of each status. The store keeps these counts in the transaction of
+   each conversion and status entry (and builds them once, at open, for a
+   store written before it kept them), so this reads a few records per
+   partnership, never the conversions. Returns GKX_OK or GKX_ESTORE (*out
+   is then untouched). */
+GKX_NODISCARD int gkx_store_conversion_counts (gkx_store_t *self, uint64_t day,
+                                               gkx_store_conversion_counts_t *out);
+
 /* One webhook delivery: a counterparty conversion or status entry to POST
    to the tenant's own system. */
 typedef struct {
@@ -344,6 +374,11 @@ int gkx_store_deliveries_due (gkx_store_t *self, uint64_t now_ms, size_t limit,
 /* Calls fn for every delivery, newest first, at most limit of them. */
 int gkx_store_deliveries (gkx_store_t *self, size_t limit,
                           int (*fn) (const gkx_delivery_t *d, void *arg), void *arg);
+
+/* Counts into *count_p the deliveries waiting for an attempt (due now or
+   later, replays included): the entries of the pending index, without
+   reading them. Returns GKX_OK or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_deliveries_pending (gkx_store_t *self, uint64_t *count_p);
 
 /* Reads delivery id. Returns GKX_OK, GKX_ENOTFOUND or GKX_ESTORE. */
 GKX_NODISCARD int gkx_store_delivery_get (gkx_store_t *self, uint64_t id, gkx_delivery_t *out);

@@ -87,6 +87,17 @@ GKX_NODISCARD int gkx_webhook_start (gkx_webhook_t **self_p, gkx_node_t *node, c
    any thread, the loop's included. */
 void gkx_webhook_kick (gkx_webhook_t *self);
 
+/* Attempts made since the thread started: answered with a 2xx
+   (delivered), or failed (another status, or no answer). An attempt that
+   gkx_webhook_stop abandons is not counted. */
+typedef struct {
+    uint64_t delivered;
+    uint64_t failed;
+} gkx_webhook_stats_t;
+
+/* Copies the attempt counters into *out. Safe from any thread. */
+void gkx_webhook_stats (gkx_webhook_t *self, gkx_webhook_stats_t *out);
+
 /* Stops the thread, abandoning a request in flight (the delivery stays due,
    so it is sent again later: deliveries are at least once), waits for it
    and frees everything. Returns within about a second. Call it from any

@@ -289,12 +289,16 @@ s_peers_table (const json_t *peers, int is_full)
     size_t i;
     json_t *peer;
     json_array_foreach (peers, i, peer) {
-        char lag[32];
+        char lag[64];
         char seen[32] = "never";
         char id[S_SHORT_ID + 1];
         const json_t *ago = json_object_get (peer, "last_seen_seconds_ago");
-        snprintf (lag, sizeof lag, "%lld",
-                  (long long) json_integer_value (json_object_get (peer, "lag_entries")));
+        long long entries = (long long) json_integer_value (json_object_get (peer, "lag_entries"));
+        snprintf (lag, sizeof lag, "%lld", entries);
+        if (entries > 0) {
+            snprintf (lag, sizeof lag, "%lld (%.1f s)", entries,
+                      json_number_value (json_object_get (peer, "lag_seconds")));
+        }
         if (json_is_integer (ago)) {
             snprintf (seen, sizeof seen, "%lld s ago", (long long) json_integer_value (ago));
         }
@@ -315,10 +319,35 @@ s_peers_table (const json_t *peers, int is_full)
 static const cli_spec_t s_status_spec = {
     "status",
     "usage: gkx status [--json]\n\n"
-    "Asks the running node who it is (id, role, name, addresses), how many\n"
-    "partnerships it holds by status, and its peers: connected or not, and how\n"
-    "many of this node's entries each has not acknowledged yet (LAG).\n",
+    "Asks the running node who it is (id, role, name, addresses), how long it\n"
+    "has run, how many partnerships it holds by status, the conversions of\n"
+    "today (UTC), what waits in its outboxes (webhook deliveries, e-mails), and\n"
+    "its peers: connected or not, and how many of this node's entries each has\n"
+    "not acknowledged yet (LAG), with the age of the oldest of them.\n",
     CLI_OPT_JSON, 0, 0};
+
+/* Writes a duration in seconds the way people read it: "42 s", "5 min 3 s",
+   "2 h 5 min", "3 d 4 h". */
+static const char *
+s_duration (char *out, size_t size, long long seconds)
+{
+    const long long minute = 60;
+    const long long hour = 60 * minute;
+    const long long day = 24 * hour;
+    if (seconds < minute) {
+        snprintf (out, size, "%lld s", seconds < 0 ? 0 : seconds);
+    }
+    else if (seconds < hour) {
+        snprintf (out, size, "%lld min %lld s", seconds / minute, seconds % minute);
+    }
+    else if (seconds < day) {
+        snprintf (out, size, "%lld h %lld min", seconds / hour, seconds % hour / minute);
+    }
+    else {
+        snprintf (out, size, "%lld d %lld h", seconds / day, seconds % day / hour);
+    }
+    return out;
+}
 
 int
 cli_status (int argc, char **argv, const char *dir)
@@ -345,11 +374,21 @@ cli_status (int argc, char **argv, const char *dir)
     printf ("name:          %s\n", cli_printable (name, sizeof name, s_str (reply, "name")));
     printf ("replication:   %s\n", s_str (reply, "listen"));
     printf ("api:           %s\n", s_str (reply, "api"));
+    char uptime[S_CELL_BYTES];
+    printf ("uptime:        %s\n",
+            s_duration (uptime, sizeof uptime,
+                        (long long) json_integer_value (json_object_get (reply, "uptime_seconds"))));
     printf ("partnerships:  %lld (%lld active, %lld paused, %lld frozen)\n",
             (long long) json_integer_value (json_object_get (counts, "total")),
             (long long) json_integer_value (json_object_get (counts, "active")),
             (long long) json_integer_value (json_object_get (counts, "paused")),
             (long long) json_integer_value (json_object_get (counts, "frozen")));
+    const json_t *outbox = json_object_get (reply, "outbox");
+    printf ("conversions:   %lld today (UTC)\n",
+            (long long) json_integer_value (json_object_get (reply, "conversions_today")));
+    printf ("outbox:        %lld webhook deliveries, %lld e-mails waiting\n",
+            (long long) json_integer_value (json_object_get (outbox, "deliveries_pending")),
+            (long long) json_integer_value (json_object_get (outbox, "emails_pending")));
     if (json_array_size (peers) == 0) {
         printf ("peers:         none (add one with: gkx peer add CARD_FILE)\n");
     }
@@ -372,7 +411,8 @@ static const cli_spec_t s_peer_spec = {
     "      on the partner's node) and adds the partner to the running node, which\n"
     "      connects to it at once\n"
     "list  the peers: id, name, role, endpoint, whether connected, and LAG, how many\n"
-    "      of this node's entries the peer has not acknowledged yet\n",
+    "      of this node's entries the peer has not acknowledged yet (and the age of\n"
+    "      the oldest of them)\n",
     CLI_OPT_JSON, 1, 2};
 
 /* gkx peer add CARD_FILE. */

@@ -19,8 +19,10 @@
 #include <gkx/api.h>
 #include <gkx/export.h>
 #include <gkx/hlc.h>
+#include <gkx/intake.h>
 #include <gkx/kind.h>
 #include <gkx/merge.h>
+#include <gkx/metrics.h>
 #include <gkx/offer.h>
 #include <gkx/postback.h>
 #include <gkx/report.h>
@@ -355,6 +357,50 @@ s_summaries (gkx_node_t *node, s_job_t *job, json_t **rows_p)
     return GKX_OK;
 }
 
+/* Milliseconds of a second, and of a UTC day. */
+#define S_SECOND_MS 1000
+#define S_DAY_MS ((uint64_t) GKX_CONVERSION_DAY_SECONDS * S_SECOND_MS)
+
+/* On the loop: the e-mails waiting in the notifier's outbox. */
+static uint64_t
+s_emails_pending (gkx_node_t *node)
+{
+    (void) node;
+    return 0;
+}
+
+/* On the loop: the e-mails the notifier sent, and the attempts that
+   failed, for GET /metrics. */
+static void
+s_emails_counts (gkx_node_t *node, uint64_t *sent_p, uint64_t *failed_p)
+{
+    (void) node;
+    *sent_p = 0;
+    *failed_p = 0;
+}
+
+/* On the loop: what the ledger and the outboxes add to the status: the
+   conversions of today (UTC) and the deliveries and e-mails waiting. */
+static int
+s_status_ledger (gkx_node_t *node, s_job_t *job, uint64_t now_ms)
+{
+    gkx_store_t *store = gkx_node_store (node);
+    gkx_store_conversion_counts_t counts;
+    uint64_t deliveries = 0;
+    int rc = gkx_store_conversion_counts (store, now_ms / S_DAY_MS, &counts);
+    if (rc == GKX_OK) {
+        rc = gkx_store_deliveries_pending (store, &deliveries);
+    }
+    if (rc != GKX_OK) {
+        return s_job_fail (job, rc, 500, "internal", "the store failed: %s", gkx_strerror (rc));
+    }
+    json_object_set_new (job->reply, "conversions_today", json_integer ((json_int_t) counts.day));
+    json_object_set_new (job->reply, "outbox",
+                         json_pack ("{s:I, s:I}", "deliveries_pending", (json_int_t) deliveries,
+                                    "emails_pending", (json_int_t) s_emails_pending (node)));
+    return GKX_OK;
+}
+
 /* Collects the node's status on the loop. */
 static int
 s_status_fn (gkx_node_t *node, void *arg)
@@ -392,11 +438,11 @@ s_status_fn (gkx_node_t *node, void *arg)
                          json_integer ((json_int_t) ((now_ms - gkx_node_started_ms (node)) / 1000)));
     json_object_set_new (job->reply, "replication", gkx_node_stats_json (node));
     json_decref (rows);
-    return GKX_OK;
+    return s_status_ledger (node, job, now_ms);
 }
 
-/* GET /v1/status: node id, role, partnership counts and peers with their
-   connection state. */
+/* GET /v1/status: node id, role, uptime, partnership counts, peers with
+   their connection state and lag, conversions today and the outboxes. */
 static json_t *
 s_status (gkx_http_request_t *request, void *user, int *status_p)
 {
@@ -1752,9 +1798,274 @@ s_replay (gkx_http_request_t *request, void *user, int *status_p)
     return s_job_run (user, s_replay_fn, &job, status_p);
 }
 
+/* Partnerships by status, for GET /metrics: read from each materialised
+   offer, which needs no replay of the log. */
+typedef struct {
+    uint64_t active;
+    uint64_t paused;
+    uint64_t frozen;
+} s_partnership_counts_t;
+
+/* On the loop: counts the partnerships by status. */
+static int
+s_partnership_counts (gkx_node_t *node, s_partnership_counts_t *out)
+{
+    gkx_store_t *store = gkx_node_store (node);
+    s_list_t list = {NULL, 0};
+    memset (out, 0, sizeof *out);
+    int rc = gkx_store_partnerships (store, s_list_add, &list);
+    for (size_t i = 0; rc == GKX_OK && i < list.count; i++) {
+        gkx_offer_t *offer = NULL;
+        if (list.items[i].is_frozen) {
+            out->frozen++;
+            continue;
+        }
+        rc = gkx_store_offer (store, list.items[i].pid, &offer, NULL);
+        if (rc == GKX_OK) {
+            gkx_conversion_terms_t terms;
+            gkx_conversion_terms_read (&terms, offer);
+            out->paused += terms.paused != 0;
+            out->active += terms.paused == 0;
+        }
+        gkx_offer_destroy (&offer);
+    }
+    gkx_free (list.items);
+    return rc;
+}
+
+/* Writes a family of one sample without labels. */
+static void
+s_metric (gkx_metrics_t *m, const char *name, gkx_metrics_type_t type, const char *help,
+          double value)
+{
+    gkx_metrics_family (m, name, type, help);
+    gkx_metrics_sample (m, NULL, 0, value);
+}
+
+/* Writes one sample with one label. */
+static void
+s_metric_labelled (gkx_metrics_t *m, const char *label, const char *value, double number)
+{
+    gkx_metrics_label_t one = {label, value};
+    gkx_metrics_sample (m, &one, 1, number);
+}
+
+/* Returns 1 for the codes of the ingest rules (gkx_store_ingest), which
+   GET /metrics lists as refusal reasons even while they count 0. */
+static int
+s_is_ingest_rule (int code)
+{
+    static const int rules[] = {GKX_ESIGNATURE, GKX_ENOTMEMBER, GKX_EGAP,          GKX_EPREV,
+                                GKX_ECROSSLINK, GKX_EAHEAD,     GKX_ECLOCK,        GKX_EFROZEN,
+                                GKX_EPOLICY,    GKX_EDECODE,    GKX_EEQUIVOCATION};
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        if (rules[i] == code) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Writes the replication families: entries, refusals, peers and their lag. */
+static void
+s_metrics_replication (gkx_metrics_t *m, gkx_node_t *node)
+{
+    json_t *stats = gkx_node_stats_json (node);
+    json_t *peers = gkx_node_peers_json (node);
+    size_t i;
+    s_metric (m, "gkx_entries_appended_total", GKX_METRICS_COUNTER,
+              "Entries this node wrote to its own chains since it started.",
+              (double) json_integer_value (json_object_get (stats, "entries_appended")));
+    s_metric (m, "gkx_entries_ingested_total", GKX_METRICS_COUNTER,
+              "Counterparty entries received and stored since the node started.",
+              (double) json_integer_value (json_object_get (stats, "entries_ingested")));
+    s_metric (m, "gkx_entries_duplicate_total", GKX_METRICS_COUNTER,
+              "Entries received again that the store held already, since the node started.",
+              (double) json_integer_value (json_object_get (stats, "duplicates")));
+    gkx_metrics_family (m, "gkx_entries_refused_total", GKX_METRICS_COUNTER,
+                        "Entries and messages refused since the node started, by the rule "
+                        "broken (the GKX_E* code).");
+    json_t *refused = json_object_get (stats, "refused");
+    for (int code = 1; code < GKX_ECODE_COUNT; code++) {
+        json_t *count = json_object_get (refused, gkx_errname (code));
+        if (count || s_is_ingest_rule (code)) {
+            s_metric_labelled (m, "reason", gkx_errname (code), (double) json_integer_value (count));
+        }
+    }
+    s_metric (m, "gkx_frames_malformed_total", GKX_METRICS_COUNTER,
+              "Replication messages that did not decode, since the node started.",
+              (double) json_integer_value (json_object_get (stats, "bad_frames")));
+    json_t *peer;
+    double connected = 0;
+    json_array_foreach (peers, i, peer) {
+        connected += json_is_true (json_object_get (peer, "connected"));
+    }
+    s_metric (m, "gkx_peers", GKX_METRICS_GAUGE, "Peers known to the node.",
+              (double) json_array_size (peers));
+    s_metric (m, "gkx_peers_connected", GKX_METRICS_GAUGE,
+              "Peers heard from in the last 3.5 seconds.", connected);
+    gkx_metrics_family (m, "gkx_replication_lag_entries", GKX_METRICS_GAUGE,
+                        "Entries of this node that the peer has not acknowledged yet.");
+    json_array_foreach (peers, i, peer) {
+        s_metric_labelled (m, "peer", json_string_value (json_object_get (peer, "id")),
+                           (double) json_integer_value (json_object_get (peer, "lag_entries")));
+    }
+    gkx_metrics_family (m, "gkx_replication_lag_seconds", GKX_METRICS_GAUGE,
+                        "Age of the oldest entry of this node that the peer has not "
+                        "acknowledged, 0 when it has them all.");
+    json_array_foreach (peers, i, peer) {
+        s_metric_labelled (m, "peer", json_string_value (json_object_get (peer, "id")),
+                           json_number_value (json_object_get (peer, "lag_seconds")));
+    }
+    json_decref (peers);
+    json_decref (stats);
+}
+
+/* Writes the postback families: the answers of the postback endpoint (the
+   node's own counts when it serves none). */
+static void
+s_metrics_postbacks (gkx_metrics_t *m, gkx_node_t *node)
+{
+    gkx_intake_stats_t answers = {0, 0, 0, 0};
+    gkx_intake_t *intake = gkx_node_intake (node);
+    if (intake) {
+        gkx_intake_stats (intake, &answers);
+    }
+    else {
+        json_t *stats = gkx_node_stats_json (node);
+        json_t *postbacks = json_object_get (stats, "postbacks");
+        answers.committed = (uint64_t) json_integer_value (json_object_get (postbacks, "committed"));
+        answers.duplicates =
+            (uint64_t) json_integer_value (json_object_get (postbacks, "duplicates"));
+        answers.refused = (uint64_t) json_integer_value (json_object_get (postbacks, "refused"));
+        answers.failed = (uint64_t) json_integer_value (json_object_get (postbacks, "failed"));
+        json_decref (stats);
+    }
+    gkx_metrics_family (m, "gkx_postbacks_total", GKX_METRICS_COUNTER,
+                        "Postbacks answered since the node started: committed (a new "
+                        "conversion), duplicate (a retry), refused (4xx), failed (5xx, "
+                        "nothing committed).");
+    s_metric_labelled (m, "result", "committed", (double) answers.committed);
+    s_metric_labelled (m, "result", "duplicate", (double) answers.duplicates);
+    s_metric_labelled (m, "result", "refused", (double) answers.refused);
+    s_metric_labelled (m, "result", "failed", (double) answers.failed);
+}
+
+/* Writes the conversion and partnership families. */
+static void
+s_metrics_ledger (gkx_metrics_t *m, const gkx_store_conversion_counts_t *counts,
+                  const s_partnership_counts_t *partnerships)
+{
+    gkx_metrics_family (m, "gkx_partnerships", GKX_METRICS_GAUGE,
+                        "Partnerships held, by status.");
+    s_metric_labelled (m, "status", "active", (double) partnerships->active);
+    s_metric_labelled (m, "status", "paused", (double) partnerships->paused);
+    s_metric_labelled (m, "status", "frozen", (double) partnerships->frozen);
+    gkx_metrics_family (m, "gkx_conversions_total", GKX_METRICS_COUNTER,
+                        "Conversions recorded in the store, by the status their entry "
+                        "carries.");
+    for (int status = GKX_CONVERSION_APPROVED; status <= GKX_CONVERSION_REJECTED; status++) {
+        s_metric_labelled (m, "status", gkx_conversion_status_name (status),
+                           (double) counts->recorded[status]);
+    }
+    gkx_metrics_family (m, "gkx_conversions", GKX_METRICS_GAUGE,
+                        "Conversions in the store, by their status now.");
+    for (int status = GKX_CONVERSION_APPROVED; status < GKX_STORE_STATUS_SLOTS; status++) {
+        s_metric_labelled (m, "status", gkx_conversion_status_name (status),
+                           (double) counts->current[status]);
+    }
+    s_metric (m, "gkx_conversions_today", GKX_METRICS_GAUGE,
+              "Conversions whose event time falls in the current UTC day, any status.",
+              (double) counts->day);
+}
+
+/* On the loop: the node's metrics (docs/api.md lists them) into job->text. */
+static int
+s_metrics_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    gkx_store_t *store = gkx_node_store (node);
+    uint64_t now_ms = s_now_ms ();
+    gkx_store_conversion_counts_t counts;
+    s_partnership_counts_t partnerships;
+    uint64_t deliveries = 0;
+    int rc = gkx_store_conversion_counts (store, now_ms / S_DAY_MS, &counts);
+    if (rc == GKX_OK) {
+        rc = gkx_store_deliveries_pending (store, &deliveries);
+    }
+    if (rc == GKX_OK) {
+        rc = s_partnership_counts (node, &partnerships);
+    }
+    if (rc != GKX_OK) {
+        return s_job_fail (job, rc, 500, "internal", "the store failed: %s", gkx_strerror (rc));
+    }
+    const gkx_config_t *config = gkx_node_config (node);
+    char id[GKX_ID_TEXT_BYTES];
+    gkx_id_format (id, gkx_identity_id (gkx_node_identity (node)));
+    gkx_metrics_t *m = gkx_metrics_new ();
+    gkx_metrics_family (m, "gkx_node_info", GKX_METRICS_GAUGE,
+                        "The node: its id, role and name (the value is always 1).");
+    gkx_metrics_label_t info[] = {
+        {"id", id}, {"role", gkx_role_name (config->role)}, {"name", config->name}};
+    gkx_metrics_sample (m, info, sizeof info / sizeof info[0], 1);
+    uint64_t started = gkx_node_started_ms (node);
+    s_metric (m, "gkx_uptime_seconds", GKX_METRICS_GAUGE, "Seconds since gkxd opened the node.",
+              (double) (now_ms > started ? now_ms - started : 0) / S_SECOND_MS);
+    s_metrics_replication (m, node);
+    s_metrics_postbacks (m, node);
+    s_metrics_ledger (m, &counts, &partnerships);
+    gkx_webhook_stats_t hooks = {0, 0};
+    if (gkx_node_webhook (node)) {
+        gkx_webhook_stats (gkx_node_webhook (node), &hooks);
+    }
+    gkx_metrics_family (m, "gkx_webhook_deliveries_total", GKX_METRICS_COUNTER,
+                        "Webhook delivery attempts since the node started: delivered (a 2xx "
+                        "answer) or failed.");
+    s_metric_labelled (m, "result", "delivered", (double) hooks.delivered);
+    s_metric_labelled (m, "result", "failed", (double) hooks.failed);
+    s_metric (m, "gkx_webhook_deliveries_pending", GKX_METRICS_GAUGE,
+              "Webhook deliveries waiting for an attempt.", (double) deliveries);
+    uint64_t sent = 0;
+    uint64_t failed = 0;
+    s_emails_counts (node, &sent, &failed);
+    s_metric (m, "gkx_emails_sent_total", GKX_METRICS_COUNTER,
+              "E-mail messages sent by the notifier.", (double) sent);
+    s_metric (m, "gkx_emails_failed_total", GKX_METRICS_COUNTER,
+              "E-mail attempts of the notifier that failed (each is retried).", (double) failed);
+    s_metric (m, "gkx_emails_pending", GKX_METRICS_GAUGE,
+              "E-mail messages waiting to be sent.", (double) s_emails_pending (node));
+    s_metric (m, "gkx_store_bytes", GKX_METRICS_GAUGE,
+              "Bytes of the store's data: the pages in use in its LMDB data file.",
+              (double) gkx_store_used_bytes (store));
+    s_metric (m, "gkx_store_map_bytes", GKX_METRICS_GAUGE,
+              "Bytes of the store's LMDB map (it doubles when the data fill it).",
+              (double) gkx_store_map_bytes (store));
+    job->text = gkx_strdup (gkx_metrics_text (m, NULL));
+    gkx_metrics_destroy (&m);
+    return GKX_OK;
+}
+
+/* GET /metrics: the Prometheus text format (docs/api.md). */
+static json_t *
+s_metrics (gkx_http_request_t *request, void *user, int *status_p)
+{
+    s_job_t job;
+    memset (&job, 0, sizeof job);
+    json_t *reply = s_job_run (user, s_metrics_fn, &job, status_p);
+    if (job.text) {
+        json_decref (reply);
+        reply = gkx_http_reply_typed (request, GKX_METRICS_CONTENT_TYPE, job.text,
+                                      strlen (job.text));
+        gkx_free (job.text);
+    }
+    return reply;
+}
+
 /* The routes, first match wins. */
 static const gkx_http_route_t s_routes[] = {
     {"GET /v1/status", s_status},
+    {"GET /metrics", s_metrics},
     {"GET /v1/peers", s_peers_get},
     {"POST /v1/peers", s_peers_post},
     {"GET /v1/partnerships", s_partnerships_get},

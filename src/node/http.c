@@ -144,6 +144,7 @@ struct gkx_http_request {
     json_t *json;                               /* parsed body, NULL when none */
     char *text;                                 /* text reply set by gkx_http_reply_text */
     size_t text_len;                            /* bytes in text */
+    char *text_type;                            /* its Content-Type; NULL for S_TYPE_TEXT */
     int has_text;                               /* the reply is text */
     json_t *reply;                              /* the handler's reply */
     int status;                                 /* the handler's status */
@@ -502,6 +503,7 @@ s_request_destroy (gkx_http_request_t **request_p)
     json_decref (request->json);
     json_decref (request->reply);
     gkx_free (request->text);
+    gkx_free (request->text_type);
     gkx_free (request);
     *request_p = NULL;
 }
@@ -834,8 +836,8 @@ s_respond (gkx_http_request_t *request)
     }
     if (request->has_text) {
         json_decref (reply);
-        return s_send (request, status, S_TYPE_TEXT, request->text, request->text_len, NULL,
-                       NULL);
+        return s_send (request, status, request->text_type ? request->text_type : S_TYPE_TEXT,
+                       request->text, request->text_len, NULL, NULL);
     }
     if (!reply) {
         return s_reject (request, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL, NULL,
@@ -1399,7 +1401,24 @@ gkx_http_reply_text (gkx_http_request_t *request, const char *text, size_t len)
     request->text = gkx_memdup (len ? text : "", len);
     request->text_len = len;
     request->has_text = 1;
+    gkx_free (request->text_type);
+    request->text_type = NULL;
     return json_null ();
+}
+
+json_t *
+gkx_http_reply_typed (gkx_http_request_t *request, const char *type, const char *text,
+                      size_t len)
+{
+    assert (request);
+    /* A header value: printable ASCII only, so no line break can end it. */
+    assert (type && type[0]);
+    for (const char *p = type; *p; p++) {
+        assert (*p >= 0x20 && *p < 0x7f);
+    }
+    json_t *placeholder = gkx_http_reply_text (request, text, len);
+    request->text_type = gkx_strdup (type);
+    return placeholder;
 }
 
 json_t *

@@ -116,6 +116,7 @@ main (int argc, char **argv)
             fprintf (stderr, "gkxd: error: postback endpoint: %s\n", errbuf);
             goto cleanup;
         }
+        gkx_node_set_intake (node, intake);
         fprintf (stderr, "gkxd: info: postbacks on %s\n", config->postback_listen);
     }
     if (config->role == GKX_ROLE_PUBLISHER && config->webhook_url) {
@@ -136,6 +137,9 @@ main (int argc, char **argv)
     signal (SIGPIPE, SIG_IGN);
     rc = gkx_node_run (node) == GKX_OK ? 0 : 1;
 cleanup:
+    if (node) {
+        gkx_node_set_intake (node, NULL);
+    }
     gkx_intake_close (&intake);
     gkx_webhook_stop (&webhook);
     if (node) {

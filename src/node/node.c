@@ -17,6 +17,7 @@
 */
 #include <gkx/alloc.h>
 #include <gkx/conversion.h>
+#include <gkx/hlc.h>
 #include <gkx/keyfile.h>
 #include <gkx/kind.h>
 #include <gkx/node.h>
@@ -56,6 +57,8 @@
 #define S_RESYNC_MIN_MS 200
 /* Entries sent but not acknowledged for this long are sent again (ms). */
 #define S_RETRANSMIT_MS 2000
+/* Milliseconds of a second, for lags shown in seconds. */
+#define S_SECOND_MS 1000.0
 
 /* One partnership's flow to a peer. */
 typedef struct {
@@ -132,6 +135,7 @@ struct gkx_node {
     s_stats_t stats;
     uint64_t started_ms;
     gkx_webhook_t *webhook;     /* the delivery thread, or NULL */
+    gkx_intake_t *intake;       /* the postback endpoint, or NULL */
 };
 
 /* Milliseconds since the epoch. */
@@ -1090,6 +1094,18 @@ gkx_node_webhook (gkx_node_t *self)
     return self->webhook;
 }
 
+void
+gkx_node_set_intake (gkx_node_t *self, gkx_intake_t *intake)
+{
+    self->intake = intake;
+}
+
+gkx_intake_t *
+gkx_node_intake (gkx_node_t *self)
+{
+    return self->intake;
+}
+
 uint64_t
 gkx_node_started_ms (gkx_node_t *self)
 {
@@ -1208,18 +1224,29 @@ gkx_node_peer_add (gkx_node_t *self, const gkx_card_t *card, char *errbuf)
     return rc;
 }
 
-/* Sums the entries of ours a peer has not acknowledged yet. */
+/* Sums the entries of ours a peer has not acknowledged yet; *age_ms_p
+   gets the age at now of the oldest of them (by its clock), 0 for none. */
 static uint64_t
-s_lag (gkx_node_t *self, s_peer_t *peer)
+s_lag (gkx_node_t *self, s_peer_t *peer, uint64_t now, uint64_t *age_ms_p)
 {
     uint64_t lag = 0;
+    *age_ms_p = 0;
     for (size_t i = 0; i < peer->flow_count; i++) {
         gkx_partnership_t p;
         gkx_head_t own;
+        gkx_entry_t *oldest = NULL;
         if (gkx_store_partnership (self->store, peer->flows[i].pid, &p) == GKX_OK
             && gkx_store_head (self->store, p.pid, p.self_role, &own) == GKX_OK
             && own.seq > peer->flows[i].acked) {
             lag += own.seq - peer->flows[i].acked;
+            if (gkx_store_get (self->store, p.pid, p.self_role, peer->flows[i].acked + 1, &oldest)
+                == GKX_OK) {
+                uint64_t written = gkx_hlc_ms (gkx_entry_hlc (oldest));
+                if (now > written && now - written > *age_ms_p) {
+                    *age_ms_p = now - written;
+                }
+                gkx_entry_destroy (&oldest);
+            }
         }
     }
     return lag;
@@ -1234,12 +1261,15 @@ gkx_node_peers_json (gkx_node_t *self)
         s_peer_t *peer = &self->peers[i];
         char id[GKX_ID_TEXT_BYTES];
         gkx_id_format (id, gkx_card_id (peer->card));
-        json_t *row = json_pack ("{s:s, s:s, s:s, s:s, s:b, s:I}", "id", id, "name",
+        uint64_t age_ms = 0;
+        uint64_t lag = s_lag (self, peer, now, &age_ms);
+        json_t *row = json_pack ("{s:s, s:s, s:s, s:s, s:b, s:I, s:f}", "id", id, "name",
                                  gkx_card_name (peer->card), "role",
                                  gkx_role_name (gkx_card_role (peer->card)), "endpoint",
                                  gkx_card_endpoint (peer->card), "connected",
                                  peer->last_heard_ms && now - peer->last_heard_ms < S_CONNECTED_MS,
-                                 "lag_entries", (json_int_t) s_lag (self, peer));
+                                 "lag_entries", (json_int_t) lag, "lag_seconds",
+                                 (double) age_ms / S_SECOND_MS);
         json_object_set_new (row, "last_seen_seconds_ago",
                              peer->last_heard_ms
                                  ? json_integer ((json_int_t) ((now - peer->last_heard_ms) / 1000))

@@ -142,6 +142,8 @@ struct gkx_webhook {
     int kicked;           /* deliveries were queued since the last look */
     atomic_int stopping;  /* gkx_webhook_stop was called */
     int failing;          /* the last attempt failed (thread only, for logs) */
+    atomic_uint_fast64_t delivered; /* attempts answered 2xx since start */
+    atomic_uint_fast64_t failed;    /* attempts that failed since start */
 };
 
 /* Logs one line to stderr as gkxd does; never given the secret or the url,
@@ -616,6 +618,7 @@ s_deliver (gkx_webhook_t *self, s_item_t *item)
                item->delivery.id, item->msg_id);
     }
     self->failing = item->error[0] != '\0';
+    atomic_fetch_add (self->failing ? &self->failed : &self->delivered, 1);
     int rc = gkx_node_call (self->node, s_record, item);
     return item->ran && rc == GKX_OK ? item->next_ms : UINT64_MAX;
 }
@@ -800,6 +803,14 @@ gkx_webhook_kick (gkx_webhook_t *self)
     self->kicked = 1;
     pthread_cond_signal (&self->wake);
     pthread_mutex_unlock (&self->lock);
+}
+
+void
+gkx_webhook_stats (gkx_webhook_t *self, gkx_webhook_stats_t *out)
+{
+    assert (self && out);
+    out->delivered = atomic_load (&self->delivered);
+    out->failed = atomic_load (&self->failed);
 }
 
 void

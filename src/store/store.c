@@ -13,7 +13,10 @@
       conversions   pid || conversion id -> status, payout, time, hold, reason, flag
       tallies       pid || period tag || period -> count and payout sum of the
                     counted (approved or pending) conversions in that UTC day
-                    ('d'), ISO week ('w'), month ('m') or ever ('t', period 0)
+                    ('d'), ISO week ('w'), month ('m') or ever ('t', period 0);
+                    and, whatever their status, of the conversions of a UTC
+                    day ('a'), by the status their entry carries ('i', the
+                    status as period) and by their status now ('s')
       deliveries    delivery id -> partnership, seq, attempts and their outcome
       pending       delivery id -> nothing: the deliveries with a next attempt
       notices       notice id -> partnership, role, kind, seq, prior status, queued time
@@ -728,6 +731,31 @@ s_sum_add (int64_t sum, int64_t payout, int sign)
     return sum - payout;
 }
 
+/* Counts one conversion of payout in (sign 1) or out of (sign -1) the
+   tally of tag and period. A count never goes below 0. */
+static int
+s_tally_step (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES], uint8_t tag,
+              uint64_t period, int64_t payout, int sign, char *errbuf)
+{
+    uint8_t key[S_TALLY_KEY_BYTES];
+    s_tally_key (key, pid, tag, period);
+    uint64_t count;
+    int64_t sum;
+    int rc = s_tally_get (self, txn, key, &count, &sum, errbuf);
+    if (rc != GKX_OK || (sign < 0 && count == 0)) {
+        return rc;
+    }
+    count = sign > 0 ? count + 1 : count - 1;
+    sum = s_sum_add (sum, payout, sign);
+    uint8_t vbuf[16];
+    s_put_be64 (vbuf, count);
+    s_put_be64 (vbuf + 8, (uint64_t) sum);
+    MDB_val k = {sizeof key, key};
+    MDB_val val = {sizeof vbuf, vbuf};
+    rc = mdb_put (txn, self->tallies, &k, &val, 0);
+    return rc == 0 ? GKX_OK : s_mdb_fail (errbuf, rc, "writing a tally");
+}
+
 /* Counts a conversion in (sign 1) or out of (sign -1) its periods' tallies. */
 static int
 s_tally_add (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES], uint64_t time,
@@ -736,27 +764,53 @@ s_tally_add (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES], u
     gkx_conversion_periods_t periods;
     gkx_conversion_periods (&periods, time);
     for (size_t i = 0; i < sizeof s_tally_tags; i++) {
-        uint8_t key[S_TALLY_KEY_BYTES];
-        s_tally_key (key, pid, s_tally_tags[i], s_tally_period (&periods, s_tally_tags[i]));
-        uint64_t count;
-        int64_t sum;
-        int rc = s_tally_get (self, txn, key, &count, &sum, errbuf);
+        int rc = s_tally_step (self, txn, pid, s_tally_tags[i],
+                               s_tally_period (&periods, s_tally_tags[i]), payout, sign, errbuf);
         if (rc != GKX_OK) {
             return rc;
         }
-        count = sign > 0 ? count + 1 : count - 1;
-        sum = s_sum_add (sum, payout, sign);
-        uint8_t vbuf[16];
-        s_put_be64 (vbuf, count);
-        s_put_be64 (vbuf + 8, (uint64_t) sum);
-        MDB_val k = {sizeof key, key};
-        MDB_val val = {sizeof vbuf, vbuf};
-        rc = mdb_put (txn, self->tallies, &k, &val, 0);
-        if (rc != 0) {
-            return s_mdb_fail (errbuf, rc, "writing a tally");
-        }
     }
     return GKX_OK;
+}
+
+/* Tally tags of the conversion counts (gkx_store_conversion_counts): every
+   conversion by the UTC day of its event time, by the status its entry
+   carries, and by its status now. */
+#define S_COUNT_DAY 'a'
+#define S_COUNT_RECORDED 'i'
+#define S_COUNT_CURRENT 's'
+
+/* Counts a new conversion record in the conversion counts. */
+static int
+s_counts_add (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES],
+              const gkx_store_conversion_t *record, char *errbuf)
+{
+    gkx_conversion_periods_t periods;
+    gkx_conversion_periods (&periods, record->time);
+    int rc = s_tally_step (self, txn, pid, S_COUNT_DAY, periods.day, record->payout, 1, errbuf);
+    if (rc == GKX_OK) {
+        rc = s_tally_step (self, txn, pid, S_COUNT_RECORDED, (uint64_t) record->initial_status,
+                           record->payout, 1, errbuf);
+    }
+    if (rc == GKX_OK) {
+        rc = s_tally_step (self, txn, pid, S_COUNT_CURRENT, (uint64_t) record->status,
+                           record->payout, 1, errbuf);
+    }
+    return rc;
+}
+
+/* Moves a conversion record from its status to status in the counts. */
+static int
+s_counts_move (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES],
+               const gkx_store_conversion_t *record, int status, char *errbuf)
+{
+    int rc = s_tally_step (self, txn, pid, S_COUNT_CURRENT, (uint64_t) record->status,
+                           record->payout, -1, errbuf);
+    if (rc == GKX_OK) {
+        rc = s_tally_step (self, txn, pid, S_COUNT_CURRENT, (uint64_t) status, record->payout, 1,
+                           errbuf);
+    }
+    return rc;
 }
 
 /* Whether a conversion in this status counts against caps and budgets. */
@@ -1134,6 +1188,9 @@ s_derive_conversion (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry,
     if (rc == GKX_OK && s_is_counted (record.status)) {
         rc = s_tally_add (self, txn, pid, record.time, record.payout, 1, errbuf);
     }
+    if (rc == GKX_OK) {
+        rc = s_counts_add (self, txn, pid, &record, errbuf);
+    }
     return rc;
 }
 
@@ -1166,6 +1223,10 @@ s_derive_change (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry,
         if (rc != GKX_OK) {
             return rc;
         }
+    }
+    rc = s_counts_move (self, txn, pid, &record, change->status, errbuf);
+    if (rc != GKX_OK) {
+        return rc;
     }
     record.status = change->status;
     snprintf (record.reason, sizeof record.reason, "%s", change->reason);
@@ -1444,6 +1505,45 @@ s_open_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
     return GKX_OK;
 }
 
+/* Builds, once, the conversion counts of a store written before they were
+   kept, from its conversion records; meta "counts" says they are whole. */
+static int
+s_counts_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    (void) arg;
+    uint64_t whole = 0;
+    int rc = s_meta_u64 (self, txn, "counts", &whole, errbuf);
+    if (rc != GKX_OK || whole) {
+        return rc;
+    }
+    MDB_cursor *cursor;
+    int mrc = mdb_cursor_open (txn, self->conversions, &cursor);
+    if (mrc != 0) {
+        return s_mdb_fail (errbuf, mrc, "reading conversions");
+    }
+    MDB_val key;
+    MDB_val val;
+    mrc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
+    while (rc == GKX_OK && mrc == 0) {
+        gkx_store_conversion_t record;
+        uint8_t pid[GKX_ID_BYTES];
+        if (key.mv_size != GKX_ID_BYTES + GKX_HASH_BYTES
+            || s_conv_decode (&record, (const uint8_t *) key.mv_data + GKX_ID_BYTES, &val)
+                   != GKX_OK) {
+            rc = gkx_fail (errbuf, GKX_ESTORE, "store: damaged conversion record");
+            break;
+        }
+        memcpy (pid, key.mv_data, GKX_ID_BYTES);
+        rc = s_counts_add (self, txn, pid, &record, errbuf);
+        mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    if (rc == GKX_OK && mrc != MDB_NOTFOUND) {
+        rc = s_mdb_fail (errbuf, mrc, "reading conversions");
+    }
+    return rc == GKX_OK ? s_meta_put_u64 (self, txn, "counts", 1, errbuf) : rc;
+}
+
 int
 gkx_store_open (gkx_store_t **self_p, const char *dir, const uint8_t self_id[GKX_ID_BYTES],
                 const gkx_store_options_t *options, char *errbuf)
@@ -1489,6 +1589,9 @@ gkx_store_open (gkx_store_t **self_p, const char *dir, const uint8_t self_id[GKX
     int dead = 0;
     mdb_reader_check (self->env, &dead);
     rc = s_write (self, s_open_txn, NULL, errbuf);
+    if (rc == GKX_OK) {
+        rc = s_write (self, s_counts_txn, NULL, errbuf);
+    }
     if (rc != GKX_OK) {
         gkx_store_close (&self);
         return rc;
@@ -1517,6 +1620,18 @@ gkx_store_map_bytes (const gkx_store_t *self)
     MDB_envinfo info;
     mdb_env_info (self->env, &info);
     return info.me_mapsize;
+}
+
+uint64_t
+gkx_store_used_bytes (const gkx_store_t *self)
+{
+    assert (self);
+    MDB_envinfo info;
+    MDB_stat stat;
+    if (mdb_env_info (self->env, &info) != 0 || mdb_env_stat (self->env, &stat) != 0) {
+        return 0;
+    }
+    return ((uint64_t) info.me_last_pgno + 1) * stat.ms_psize;
 }
 
 /* Role of author in a partnership, or 0 when not a member. */
@@ -3279,6 +3394,88 @@ gkx_store_deliveries (gkx_store_t *self, size_t limit,
     mdb_cursor_close (cursor);
     mdb_txn_abort (txn);
     return result;
+}
+
+int
+gkx_store_deliveries_pending (gkx_store_t *self, uint64_t *count_p)
+{
+    assert (self && count_p);
+    MDB_txn *txn;
+    MDB_stat stat;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    rc = mdb_stat (txn, self->pending, &stat) == 0 ? GKX_OK : GKX_ESTORE;
+    mdb_txn_abort (txn);
+    if (rc == GKX_OK) {
+        *count_p = stat.ms_entries;
+    }
+    return rc;
+}
+
+/* Adds the conversion counts of partnership pid, read in txn, to *out. */
+static int
+s_counts_read (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES], uint64_t day,
+               gkx_store_conversion_counts_t *out)
+{
+    uint8_t key[S_TALLY_KEY_BYTES];
+    uint64_t count;
+    int64_t sum;
+    s_tally_key (key, pid, S_COUNT_DAY, day);
+    int rc = s_tally_get (self, txn, key, &count, &sum, NULL);
+    out->day += count;
+    for (int status = 1; rc == GKX_OK && status < GKX_STORE_STATUS_SLOTS; status++) {
+        s_tally_key (key, pid, S_COUNT_RECORDED, (uint64_t) status);
+        rc = s_tally_get (self, txn, key, &count, &sum, NULL);
+        out->recorded[status] += count;
+        if (rc == GKX_OK) {
+            s_tally_key (key, pid, S_COUNT_CURRENT, (uint64_t) status);
+            rc = s_tally_get (self, txn, key, &count, &sum, NULL);
+            out->current[status] += count;
+        }
+    }
+    return rc == GKX_OK ? GKX_OK : GKX_ESTORE;
+}
+
+int
+gkx_store_conversion_counts (gkx_store_t *self, uint64_t day, gkx_store_conversion_counts_t *out)
+{
+    assert (self && out);
+    MDB_txn *txn;
+    MDB_cursor *cursor;
+    gkx_store_conversion_counts_t counts;
+    memset (&counts, 0, sizeof counts);
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    if (mdb_cursor_open (txn, self->partnerships, &cursor) != 0) {
+        mdb_txn_abort (txn);
+        return GKX_ESTORE;
+    }
+    MDB_val key;
+    MDB_val val;
+    int mrc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
+    while (rc == GKX_OK && mrc == 0) {
+        uint8_t pid[GKX_ID_BYTES];
+        if (key.mv_size != GKX_ID_BYTES) {
+            rc = GKX_ESTORE;
+            break;
+        }
+        memcpy (pid, key.mv_data, GKX_ID_BYTES);
+        rc = s_counts_read (self, txn, pid, day, &counts);
+        mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    mdb_txn_abort (txn);
+    if (rc == GKX_OK && mrc != MDB_NOTFOUND) {
+        rc = GKX_ESTORE;
+    }
+    if (rc == GKX_OK) {
+        *out = counts;
+    }
+    return rc;
 }
 
 int

@@ -120,6 +120,17 @@ s_metrics (gkx_http_request_t *request, void *user, int *status_p)
     return gkx_http_reply_text (request, text, sizeof text - 1);
 }
 
+/* Handler: GET /v1/typed answers text of its own type. */
+static json_t *
+s_typed (gkx_http_request_t *request, void *user, int *status_p)
+{
+    (void) user;
+    *status_p = 203;
+    static const char text[] = "# TYPE gkx_up gauge\ngkx_up 1\n";
+    return gkx_http_reply_typed (request, "text/plain; version=0.0.4; charset=utf-8", text,
+                                 sizeof text - 1);
+}
+
 /* Set by the slow handler when it starts. */
 static atomic_int s_slow_started;
 
@@ -207,6 +218,7 @@ static const gkx_http_route_t s_routes[] = {
     {"GET /v1/items/{}", s_item},
     {"GET /v1/items/{}/parts/{}", s_part},
     {"GET /metrics", s_metrics},
+    {"GET /v1/typed", s_typed},
     {"GET /v1/slow", s_slow},
     {"GET /v1/null", s_null},
     {"GET /v1/teapot", s_teapot},
@@ -855,6 +867,27 @@ START_TEST (test_text_reply_for_metrics)
 }
 END_TEST
 
+START_TEST (test_typed_reply_has_its_type)
+{
+    gkx_http_t *server = s_start (S_TOKEN, 0);
+    s_reply_t reply;
+    char value[256];
+    s_get (gkx_http_port (server), "/v1/typed", &reply);
+    ck_assert_int_eq (reply.status, 203);
+    ck_assert_str_eq (reply.body, "# TYPE gkx_up gauge\ngkx_up 1\n");
+    ck_assert_str_eq (s_header (&reply, "Content-Type", value, sizeof value),
+                      "text/plain; version=0.0.4; charset=utf-8");
+    ck_assert_str_eq (s_header (&reply, "Cache-Control", value, sizeof value), "no-store");
+    s_reply_free (&reply);
+    /* The type belongs to that reply only. */
+    s_get (gkx_http_port (server), "/metrics", &reply);
+    ck_assert_str_eq (s_header (&reply, "Content-Type", value, sizeof value),
+                      "text/plain; charset=utf-8");
+    s_reply_free (&reply);
+    gkx_http_close (&server);
+}
+END_TEST
+
 START_TEST (test_slow_handlers_run_in_parallel)
 {
     gkx_http_t *server = s_start (S_TOKEN, 0);
@@ -1490,6 +1523,7 @@ main (void)
     tcase_add_test (tc, test_non_json_content_type_is_415);
     tcase_add_test (tc, test_handler_without_reply_is_500);
     tcase_add_test (tc, test_text_reply_for_metrics);
+    tcase_add_test (tc, test_typed_reply_has_its_type);
     tcase_add_test (tc, test_slow_handlers_run_in_parallel);
     tcase_add_test (tc, test_stalled_clients_block_nobody);
     tcase_add_test (tc, test_close_waits_for_running_handlers);

@@ -1983,12 +1983,19 @@ START_TEST (test_deliveries_queued)
     ck_assert_uint_eq (found[0].seq, 2);
     ck_assert_uint_eq (found[1].id, 2);
     ck_assert_uint_eq (found[2].id, 0);
+    uint64_t pending = 0;
+    ck_assert_int_eq (gkx_store_deliveries_pending (b.store, &pending), GKX_OK);
+    ck_assert_uint_eq (pending, 2);
     found[0].attempts = 1;
     found[0].last_status = 200;
     found[0].delivered_ms = found[0].last_attempt_ms = 1000;
     found[0].next_attempt_ms = 0;
     char errbuf[GKX_ERRBUF_BYTES] = "";
     ck_assert_int_eq (gkx_store_delivery_put (b.store, &found[0], errbuf), GKX_OK);
+    ck_assert_int_eq (gkx_store_deliveries_pending (b.store, &pending), GKX_OK);
+    ck_assert_uint_eq (pending, 1);
+    ck_assert_int_eq (gkx_store_deliveries_pending (a.store, &pending), GKX_OK);
+    ck_assert_uint_eq (pending, 0);
     gkx_delivery_t due[4];
     memset (due, 0, sizeof due);
     ck_assert_int_eq (gkx_store_deliveries_due (b.store, UINT64_MAX, 10, s_delivery_collect, due),
@@ -2516,6 +2523,134 @@ START_TEST (test_messages_outbox)
 }
 END_TEST
 
+/* Checks the conversion counts of a store: 3 conversions on day, of
+   which 2 recorded approved and 1 rejected; now 1 approved, 1 rejected and
+   1 reversed. */
+static void
+s_assert_counts (gkx_store_t *store, uint64_t day)
+{
+    gkx_store_conversion_counts_t counts;
+    ck_assert_int_eq (gkx_store_conversion_counts (store, day, &counts), GKX_OK);
+    ck_assert_uint_eq (counts.day, 3);
+    ck_assert_uint_eq (counts.recorded[GKX_CONVERSION_APPROVED], 2);
+    ck_assert_uint_eq (counts.recorded[GKX_CONVERSION_PENDING], 0);
+    ck_assert_uint_eq (counts.recorded[GKX_CONVERSION_REJECTED], 1);
+    ck_assert_uint_eq (counts.recorded[GKX_CONVERSION_REVERSED], 0);
+    ck_assert_uint_eq (counts.current[GKX_CONVERSION_APPROVED], 1);
+    ck_assert_uint_eq (counts.current[GKX_CONVERSION_PENDING], 0);
+    ck_assert_uint_eq (counts.current[GKX_CONVERSION_REJECTED], 1);
+    ck_assert_uint_eq (counts.current[GKX_CONVERSION_REVERSED], 1);
+    ck_assert_int_eq (gkx_store_conversion_counts (store, day + 1, &counts), GKX_OK);
+    ck_assert_uint_eq (counts.day, 0);
+    ck_assert_uint_eq (counts.recorded[GKX_CONVERSION_APPROVED], 2);
+}
+
+/* Deletes the conversion counts of the store in dir (closed) and the mark
+   that they are whole, as in a store written before they were kept. */
+static void
+s_counts_forget (const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    MDB_dbi tallies;
+    MDB_cursor *cursor;
+    ck_assert_int_eq (mdb_env_create (&env), 0);
+    ck_assert_int_eq (mdb_env_set_maxdbs (env, 64), 0);
+    ck_assert_int_eq (mdb_env_open (env, dir, 0, 0600), 0);
+    ck_assert_int_eq (mdb_txn_begin (env, NULL, 0, &txn), 0);
+    ck_assert_int_eq (mdb_dbi_open (txn, "meta", 0, &meta), 0);
+    ck_assert_int_eq (mdb_dbi_open (txn, "tallies", 0, &tallies), 0);
+    MDB_val key = {6, "counts"};
+    ck_assert_int_eq (mdb_del (txn, meta, &key, NULL), 0);
+    ck_assert_int_eq (mdb_cursor_open (txn, tallies, &cursor), 0);
+    MDB_val val;
+    int deleted = 0;
+    int rc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
+    while (rc == 0) {
+        char tag = ((const char *) key.mv_data)[GKX_ID_BYTES];
+        if (tag == 'a' || tag == 'i' || tag == 's') {
+            /* MDB_NEXT after a delete takes the record that followed. */
+            ck_assert_int_eq (mdb_cursor_del (cursor, 0), 0);
+            deleted++;
+        }
+        rc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close (cursor);
+    ck_assert_int_gt (deleted, 0);
+    ck_assert_int_eq (mdb_txn_commit (txn), 0);
+    mdb_env_close (env);
+}
+
+/* The store counts conversions by day and by status, recorded and now,
+   on both members, in the transactions of their entries; a store without
+   these counts gets them back at open; the data's size is known. */
+START_TEST (test_conversion_counts)
+{
+    s_node_t a;
+    s_node_t b;
+    uint8_t pid[GKX_ID_BYTES];
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    gkx_store_conversion_counts_t counts;
+    ck_assert_int_eq (gkx_store_conversion_counts (a.store, 0, &counts), GKX_OK);
+    ck_assert_uint_eq (counts.day, 0);
+    ck_assert_uint_eq (counts.current[GKX_CONVERSION_APPROVED], 0);
+    const char *edits[] = {"caps.daily=2", "conversion_policy.hold_days=60"};
+    for (size_t i = 0; i < 2; i++) {
+        msgpack_sbuffer edit;
+        gkx_test_edit_body (&edit, edits[i]);
+        gkx_entry_t *entry = s_append (&a, pid, GKX_KIND_EDIT, (const uint8_t *) edit.data,
+                                       edit.size);
+        s_deliver (&b, entry);
+        gkx_entry_destroy (&entry);
+        msgpack_sbuffer_destroy (&edit);
+    }
+    gkx_store_convert_t *items = calloc (3, sizeof *items);
+    s_item (&items[0], pid, "n1");
+    s_item (&items[1], pid, "n2");
+    s_item (&items[2], pid, "n3");
+    s_convert_ship (&a, &b, items, 3);
+    ck_assert_int_eq (items[2].conversion.status, GKX_CONVERSION_REJECTED);
+    gkx_conversion_change_t change;
+    memset (&change, 0, sizeof change);
+    memcpy (change.conversion, items[0].conversion.id, GKX_HASH_BYTES);
+    change.status = GKX_CONVERSION_REVERSED;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_int_eq (gkx_conversion_change_encode (&body, &len, &change, errbuf), GKX_OK);
+    gkx_entry_t *entry = s_append (&a, pid, GKX_KIND_CONVERSION_STATUS, body, len);
+    s_deliver (&b, entry);
+    gkx_entry_destroy (&entry);
+    gkx_conversion_periods_t periods;
+    gkx_conversion_periods (&periods, items[0].draft.time);
+    s_assert_counts (a.store, periods.day);
+    s_assert_counts (b.store, periods.day);
+    /* A duplicate postback is no new conversion. */
+    s_item (&items[0], pid, "n2");
+    s_convert_ship (&a, &b, items, 1);
+    ck_assert_int_eq (items[0].duplicate, 1);
+    s_assert_counts (a.store, periods.day);
+    /* Counts lost (an older store) are built again at open, once. */
+    gkx_store_close (&b.store);
+    s_counts_forget (b.dir);
+    s_node_reopen (&b);
+    s_assert_counts (b.store, periods.day);
+    s_node_reopen (&b);
+    s_assert_counts (b.store, periods.day);
+    uint64_t used = gkx_store_used_bytes (b.store);
+    ck_assert_uint_gt (used, 0);
+    ck_assert_uint_le (used, gkx_store_map_bytes (b.store));
+    gkx_free (body);
+    free (items);
+    gkx_entry_destroy (&genesis);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -2556,6 +2691,7 @@ main (void)
     tcase_add_test (tc, test_convert_cap_and_status);
     tcase_add_test (tc, test_conversion_verified_by_publisher);
     tcase_add_test (tc, test_deliveries_queued);
+    tcase_add_test (tc, test_conversion_counts);
     tcase_add_test (tc, test_notices_queued);
     tcase_add_test (tc, test_notice_of_frozen_partnership);
     tcase_add_test (tc, test_messages_outbox);

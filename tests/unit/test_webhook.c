@@ -838,6 +838,10 @@ START_TEST (test_worker_delivers_and_retries)
         uint64_t gap = receiver.requests[i].at_ms - receiver.requests[order[i]].at_ms;
         ck_assert_msg (gap >= 950 && gap < 3000, "retry after %llu ms", (unsigned long long) gap);
     }
+    gkx_webhook_stats_t stats;
+    gkx_webhook_stats (webhook, &stats);
+    ck_assert_uint_eq (stats.delivered, 4);
+    ck_assert_uint_eq (stats.failed, 2);
     gkx_webhook_stop (&webhook);
     s_receiver_stop (&receiver);
     s_pair_close (&pair);
@@ -964,7 +968,11 @@ START_TEST (test_worker_records_transport_errors)
         usleep (10000);
         d = s_pair_delivery (&pair, 1);
     }
+    gkx_webhook_stats_t stats;
+    gkx_webhook_stats (webhook, &stats);
     gkx_webhook_stop (&webhook);
+    ck_assert_uint_eq (stats.delivered, 0);
+    ck_assert_uint_ge (stats.failed, 1);
     ck_assert_uint_eq (d.attempts, 1);
     ck_assert_int_eq (d.last_status, 0);
     ck_assert_msg (d.last_error[0] != '\0', "no error recorded");
