@@ -768,6 +768,19 @@ s_convert_marker (gkx_node_t *node, void *arg)
     return GKX_ESTORE;
 }
 
+/* Runs a batch of conversion calls and wakes their callers. */
+static void
+s_convert_flush (gkx_node_t *self, s_call_t **calls, size_t count)
+{
+    s_convert_batch (self, calls, count);
+    pthread_mutex_lock (&self->calls_lock);
+    for (size_t i = 0; i < count; i++) {
+        calls[i]->done = 1;
+        pthread_cond_signal (&calls[i]->cond);
+    }
+    pthread_mutex_unlock (&self->calls_lock);
+}
+
 /* Poller of the wake pipe: runs every call handed over by other threads,
    the conversions among them as one batch. */
 static int
@@ -792,14 +805,8 @@ s_on_call (zloop_t *loop, zmq_pollitem_t *item, void *arg)
             next = call->next;
             if (call->fn == s_convert_marker) {
                 converts[convert_count++] = call;
-                if (convert_count == S_CONVERT_BATCH_MAX || !next) {
-                    s_convert_batch (self, converts, convert_count);
-                    pthread_mutex_lock (&self->calls_lock);
-                    for (size_t i = 0; i < convert_count; i++) {
-                        converts[i]->done = 1;
-                        pthread_cond_signal (&converts[i]->cond);
-                    }
-                    pthread_mutex_unlock (&self->calls_lock);
+                if (convert_count == S_CONVERT_BATCH_MAX) {
+                    s_convert_flush (self, converts, convert_count);
                     convert_count = 0;
                 }
                 continue;
@@ -810,6 +817,9 @@ s_on_call (zloop_t *loop, zmq_pollitem_t *item, void *arg)
             call->done = 1;
             pthread_cond_signal (&call->cond);
             pthread_mutex_unlock (&self->calls_lock);
+        }
+        if (convert_count > 0) {
+            s_convert_flush (self, converts, convert_count);
         }
     }
 }
