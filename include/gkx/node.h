@@ -108,6 +108,13 @@ typedef struct gkx_intake gkx_intake_t;
 void gkx_node_set_intake (gkx_node_t *self, gkx_intake_t *intake);
 gkx_intake_t *gkx_node_intake (gkx_node_t *self);
 
+/* The e-mail thread (include/gkx/notifier.h), set by gkxd's main before
+   the loop runs and cleared before it stops the thread; NULL when the node
+   sends no e-mail. Read on the loop: GET /metrics counts its attempts. */
+typedef struct gkx_notifier gkx_notifier_t;
+void gkx_node_set_notifier (gkx_node_t *self, gkx_notifier_t *notifier);
+gkx_notifier_t *gkx_node_notifier (gkx_node_t *self);
+
 /* The node's event loop, for modules that add their own sockets and
    timers (a directory, a notifier's timer). Register from gkxd's main
    before gkx_node_run, or from the loop itself (inside gkx_node_call);

@@ -477,6 +477,11 @@ GKX_NODISCARD int gkx_store_message_body (gkx_store_t *self, uint64_t id, char *
 int gkx_store_messages (gkx_store_t *self, size_t limit,
                         int (*fn) (const gkx_message_t *m, void *arg), void *arg);
 
+/* Counts into *count_p the messages not sent yet (due now or later): the
+   entries of the due index, without reading them. Returns GKX_OK or
+   GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_messages_pending (gkx_store_t *self, uint64_t *count_p);
+
 /* Calls fn for the messages not sent whose next attempt is due at now_ms,
    oldest first, at most limit of them; scans the due index, which holds
    exactly the messages not sent. Returns as gkx_store_iterate. */

@@ -83,6 +83,9 @@ int cli_postback_url (int argc, char **argv, const char *dir);
 /* gkx deliveries: the webhook deliveries, and replaying one. */
 int cli_deliveries (int argc, char **argv, const char *dir);
 
+/* gkx notifications: the e-mail outbox (cmd_conversion.c). */
+int cli_notifications (int argc, char **argv, const char *dir);
+
 /* Helpers of the verbs that talk to the running node (cmd_node.c). */
 
 /* Returned by cli_args_parse when --help was printed: the verb exits 0. */

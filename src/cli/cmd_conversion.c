@@ -1,5 +1,6 @@
-/*  cmd_conversion - gkx conversions, conversion status, report, postback-url
-    and deliveries: the conversions a partnership records and where they go.
+/*  cmd_conversion - gkx conversions, conversion status, report, postback-url,
+    deliveries and notifications: the conversions a partnership records, and
+    the outboxes that tell the tenant's systems and people about them.
     Part of gokart-exchange; MIT licence.
 
     An advertiser's node turns each postback of its MMP into a conversion
@@ -7,8 +8,10 @@
     the MMP); both members list the conversions (gkx conversions), the
     advertiser changes their status (gkx conversion status), both compute
     the same report and its digest (gkx report), and a publisher's node
-    delivers each of them to the publisher's webhook (gkx deliveries). Each
-    verb sends one request to the running node's tenant API (docs/api.md).
+    delivers each of them to the publisher's webhook (gkx deliveries); every
+    node can e-mail its tenant about the other side's changes (gkx
+    notifications). Each verb sends one request to the running node's tenant
+    API (docs/api.md).
 
     These verbs take options with values, which cli_args_parse does not
     know: s_options_take takes them out of argv first, then cli_args_parse
@@ -848,4 +851,92 @@ cli_deliveries (int argc, char **argv, const char *dir)
         return CLI_USAGE;
     }
     return s_deliveries_list (&args, dir, limit);
+}
+
+/* Usage of gkx notifications. */
+static const cli_spec_t s_notifications_spec = {
+    "notifications",
+    "usage: gkx notifications [--limit N] [--json]\n\n"
+    "The e-mail outbox: with [smtp] url and [notify] to in its configuration, the\n"
+    "node e-mails [notify] to about every change the other side of a partnership\n"
+    "makes, the changes of [notify] window_seconds in one message, and retries a\n"
+    "failed message after 1 s, 2 s, 4 s ... up to 300 s (docs/notifications.md).\n\n"
+    "Lists the messages, newest first: id, partnership, state (pending, sent, or\n"
+    "failed and waiting for its next attempt), changes, attempts, when it was\n"
+    "sent or is tried next, the subject, and the SMTP error of the last attempt.\n\n"
+    "--limit N  at most N messages (1 to 100000)\n"
+    "--json     the message records as the API gives them\n",
+    CLI_OPT_JSON, 0, 0};
+
+/* Prints the outbox as a table. */
+static void
+s_notifications_print (const json_t *rows)
+{
+    cli_table_t *table = cli_table_new (8, "ID", "PARTNERSHIP", "STATE", "CHANGES", "ATTEMPTS",
+                                        "SENT/NEXT", "SUBJECT", "LAST ERROR");
+    size_t i;
+    json_t *row;
+    json_array_foreach (rows, i, row) {
+        char id[32];
+        char pid[S_SHORT_ID + 1];
+        char changes[32];
+        char attempts[32];
+        char when[64];
+        char subject[S_TEXT_BYTES];
+        char error[S_TEXT_BYTES];
+        const char *sent = s_str_or_null (row, "sent");
+        const char *next = s_str_or_null (row, "next_attempt");
+        const char *last_error = s_str_or_null (row, "last_error");
+        if (sent || next) {
+            snprintf (when, sizeof when, "%s %s", sent ? "sent" : "next", sent ? sent : next);
+        }
+        else {
+            snprintf (when, sizeof when, "-");
+        }
+        cli_table_add (table, s_int (id, sizeof id, row, "id"),
+                       s_short (pid, s_str (row, "partnership")), s_str (row, "state"),
+                       s_int (changes, sizeof changes, row, "changes"),
+                       s_int (attempts, sizeof attempts, row, "attempts"), when,
+                       cli_printable (subject, sizeof subject, s_str (row, "subject")),
+                       last_error ? cli_printable (error, sizeof error, last_error) : NULL);
+    }
+    cli_table_print (table);
+    cli_table_destroy (&table);
+}
+
+int
+cli_notifications (int argc, char **argv, const char *dir)
+{
+    cli_args_t args;
+    s_option_t options[] = {{"--limit", 1, NULL}};
+    const cli_spec_t *spec = &s_notifications_spec;
+    int rc = s_args_parse (&args, spec, options, 1, argc, argv);
+    if (rc != CLI_OK) {
+        return rc == CLI_HELP ? CLI_OK : rc;
+    }
+    long limit = 0;
+    if (options[0].value && s_limit_parse (&limit, spec, options[0].value) != CLI_OK) {
+        return CLI_USAGE;
+    }
+    char url[S_URL_BYTES] = "/v1/notifications";
+    char number[32];
+    snprintf (number, sizeof number, "%ld", limit);
+    json_t *reply = NULL;
+    if ((limit && s_query_add (url, "limit", number) != CLI_OK)
+        || cli_api (dir, "GET", url, NULL, &reply) != CLI_OK) {
+        return CLI_FAIL;
+    }
+    const json_t *rows = json_object_get (reply, "notifications");
+    if (args.json) {
+        cli_json_print (rows);
+    }
+    else if (json_array_size (rows) == 0) {
+        printf ("no e-mail notifications (the node sends them once [smtp] url and [notify] to "
+                "are set: docs/notifications.md)\n");
+    }
+    else {
+        s_notifications_print (rows);
+    }
+    json_decref (reply);
+    return CLI_OK;
 }

@@ -43,6 +43,7 @@ static const struct {
     {"report", cli_report, "conversion counts and payouts by day, event, status or country"},
     {"postback-url", cli_postback_url, "the postback URL to paste into an MMP"},
     {"deliveries", cli_deliveries, "webhook deliveries to the publisher; replay one"},
+    {"notifications", cli_notifications, "the e-mail outbox: the other side's changes, mailed"},
 };
 
 /* Prints the top-level usage to out. */

@@ -22,6 +22,7 @@
 #include <gkx/intake.h>
 #include <gkx/kind.h>
 #include <gkx/merge.h>
+#include <gkx/notifier.h>
 #include <gkx/metrics.h>
 #include <gkx/offer.h>
 #include <gkx/postback.h>
@@ -361,22 +362,29 @@ s_summaries (gkx_node_t *node, s_job_t *job, json_t **rows_p)
 #define S_SECOND_MS 1000
 #define S_DAY_MS ((uint64_t) GKX_CONVERSION_DAY_SECONDS * S_SECOND_MS)
 
-/* On the loop: the e-mails waiting in the notifier's outbox. */
+/* On the loop: the e-mails waiting in the notifier's outbox (0 when the
+   store cannot count them). */
 static uint64_t
 s_emails_pending (gkx_node_t *node)
 {
-    (void) node;
-    return 0;
+    uint64_t count = 0;
+    if (gkx_store_messages_pending (gkx_node_store (node), &count) != GKX_OK) {
+        count = 0;
+    }
+    return count;
 }
 
 /* On the loop: the e-mails the notifier sent, and the attempts that
-   failed, for GET /metrics. */
+   failed, since it started, for GET /metrics (0 without a notifier). */
 static void
 s_emails_counts (gkx_node_t *node, uint64_t *sent_p, uint64_t *failed_p)
 {
-    (void) node;
-    *sent_p = 0;
-    *failed_p = 0;
+    gkx_notifier_stats_t stats = {0, 0};
+    if (gkx_node_notifier (node)) {
+        gkx_notifier_stats (gkx_node_notifier (node), &stats);
+    }
+    *sent_p = stats.sent;
+    *failed_p = stats.failed;
 }
 
 /* On the loop: what the ledger and the outboxes add to the status: the
@@ -1756,6 +1764,28 @@ s_deliveries_get (gkx_http_request_t *request, void *user, int *status_p)
     return error ? error : s_job_run (user, s_deliveries_fn, &job, status_p);
 }
 
+/* On the loop: the e-mail outbox. */
+static int
+s_notifications_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    job->reply = gkx_notifier_messages_json (node, job->limit);
+    return job->reply ? GKX_OK
+                      : s_job_fail (job, GKX_ESTORE, 500, "internal",
+                                    "the store failed reading the e-mail outbox");
+}
+
+/* GET /v1/notifications?limit=N */
+static json_t *
+s_notifications_get (gkx_http_request_t *request, void *user, int *status_p)
+{
+    s_job_t job;
+    memset (&job, 0, sizeof job);
+    json_t *error = s_job_limit (&job, request, status_p);
+    return error ? error : s_job_run (user, s_notifications_fn, &job, status_p);
+}
+
 /* On the loop: queues one delivery again. */
 static int
 s_replay_fn (gkx_node_t *node, void *arg)
@@ -2087,6 +2117,7 @@ static const gkx_http_route_t s_routes[] = {
     {"GET /v1/partnerships/{}/postback-url", s_postback_url},
     {"GET /v1/report", s_report_get},
     {"GET /v1/deliveries", s_deliveries_get},
+    {"GET /v1/notifications", s_notifications_get},
     {"POST /v1/deliveries/{}/replay", s_replay},
 };
 

@@ -10,6 +10,7 @@
 #include <gkx/intake.h>
 #include <gkx/kind.h>
 #include <gkx/node.h>
+#include <gkx/notifier.h>
 #include <gkx/webhook.h>
 
 #include <signal.h>
@@ -84,6 +85,7 @@ main (int argc, char **argv)
     char token[S_TOKEN_MAX];
     gkx_node_t *node = NULL;
     gkx_http_t *api = NULL;
+    gkx_notifier_t *notifier = NULL;
     gkx_intake_t *intake = NULL;
     gkx_webhook_t *webhook = NULL;
     int rc = 1;
@@ -119,6 +121,15 @@ main (int argc, char **argv)
         gkx_node_set_intake (node, intake);
         fprintf (stderr, "gkxd: info: postbacks on %s\n", config->postback_listen);
     }
+    if (config->notify_on) {
+        if (gkx_notifier_start (&notifier, node, errbuf) != GKX_OK) {
+            fprintf (stderr, "gkxd: error: e-mail notifications: %s\n", errbuf);
+            goto cleanup;
+        }
+        gkx_node_set_notifier (node, notifier);
+        fprintf (stderr, "gkxd: info: e-mail notifications to %zu address%s\n",
+                 config->notify_to_count, config->notify_to_count == 1 ? "" : "es");
+    }
     if (config->role == GKX_ROLE_PUBLISHER && config->webhook_url) {
         if (gkx_webhook_start (&webhook, node, config->webhook_url, config->webhook_secret,
                                errbuf) != GKX_OK) {
@@ -142,6 +153,10 @@ cleanup:
     }
     gkx_intake_close (&intake);
     gkx_webhook_stop (&webhook);
+    if (node) {
+        gkx_node_set_notifier (node, NULL);
+    }
+    gkx_notifier_stop (&notifier);
     if (node) {
         gkx_node_set_webhook (node, NULL);
     }

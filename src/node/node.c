@@ -136,6 +136,7 @@ struct gkx_node {
     uint64_t started_ms;
     gkx_webhook_t *webhook;     /* the delivery thread, or NULL */
     gkx_intake_t *intake;       /* the postback endpoint, or NULL */
+    gkx_notifier_t *notifier;   /* the e-mail thread, or NULL */
 };
 
 /* Milliseconds since the epoch. */
@@ -914,6 +915,9 @@ gkx_node_open (gkx_node_t **self_p, const char *dir, char *errbuf)
         gkx_store_options_t options;
         memset (&options, 0, sizeof options);
         options.deliveries = self->config->role == GKX_ROLE_PUBLISHER && self->config->webhook_url;
+        /* With e-mail configured, each counterparty change is queued as a
+           notice in the transaction that applies it (include/gkx/notifier.h). */
+        options.notices = self->config->notify_on;
         rc = gkx_store_open (&self->store, path, gkx_identity_id (self->identity), &options,
                              errbuf);
     }
@@ -1114,6 +1118,18 @@ gkx_intake_t *
 gkx_node_intake (gkx_node_t *self)
 {
     return self->intake;
+}
+
+void
+gkx_node_set_notifier (gkx_node_t *self, gkx_notifier_t *notifier)
+{
+    self->notifier = notifier;
+}
+
+gkx_notifier_t *
+gkx_node_notifier (gkx_node_t *self)
+{
+    return self->notifier;
 }
 
 uint64_t

@@ -3273,6 +3273,24 @@ gkx_store_messages (gkx_store_t *self, size_t limit,
 }
 
 int
+gkx_store_messages_pending (gkx_store_t *self, uint64_t *count_p)
+{
+    assert (self && count_p);
+    MDB_txn *txn;
+    MDB_stat stat;
+    int rc = s_read_begin (self, &txn, NULL);
+    if (rc != GKX_OK) {
+        return rc;
+    }
+    rc = mdb_stat (txn, self->outbox, &stat) == 0 ? GKX_OK : GKX_ESTORE;
+    mdb_txn_abort (txn);
+    if (rc == GKX_OK) {
+        *count_p = stat.ms_entries;
+    }
+    return rc;
+}
+
+int
 gkx_store_messages_due (gkx_store_t *self, uint64_t now_ms, size_t limit,
                         int (*fn) (const gkx_message_t *m, void *arg), void *arg)
 {

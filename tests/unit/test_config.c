@@ -660,6 +660,133 @@ START_TEST (test_written_file_has_directory)
 }
 END_TEST
 
+/* [smtp] and [notify]: both url and to turn notifications on, on either
+   role; from defaults to [node] email; to lines add up; the window has a
+   default. */
+START_TEST (test_notify_keys)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    gkx_config_t *config = s_load_ok (&d, PUBLISHER);
+    ck_assert_int_eq (config->notify_on, 0);
+    ck_assert_ptr_null (config->smtp_url);
+    ck_assert_int_eq (config->notify_window_seconds, 30);
+    gkx_config_destroy (&config);
+    config = s_load_ok (&d, PUBLISHER "[smtp]\nurl = smtp://127.0.0.1:2525\n");
+    ck_assert_int_eq (config->notify_on, 0);
+    gkx_config_destroy (&config);
+    config = s_load_ok (&d, ADVERTISER "email = ops@a.example\n"
+                                       "[smtp]\nurl = smtps://smtp.example.com:465\n"
+                                       "user = alerts@a.example\npassword_file = smtp.password\n"
+                                       "[notify]\nto = x@a.example, y@a.example\n"
+                                       "to = z@a.example\nwindow_seconds = 0\n");
+    ck_assert_int_eq (config->notify_on, 1);
+    ck_assert_str_eq (config->smtp_url, "smtps://smtp.example.com:465");
+    ck_assert_str_eq (config->smtp_user, "alerts@a.example");
+    ck_assert_str_eq (config->smtp_password_file, "smtp.password");
+    ck_assert_str_eq (config->smtp_from, "ops@a.example");
+    ck_assert_uint_eq (config->notify_to_count, 3);
+    ck_assert_str_eq (config->notify_to[0], "x@a.example");
+    ck_assert_str_eq (config->notify_to[2], "z@a.example");
+    ck_assert_int_eq (config->notify_window_seconds, 0);
+    gkx_config_destroy (&config);
+    config = s_load_ok (&d, PUBLISHER "[smtp]\nurl = smtp://mail.p.example\nfrom = gkx@p.example\n"
+                                      "[notify]\nto = ops@p.example\nwindow_seconds = 3600\n");
+    ck_assert_int_eq (config->notify_on, 1);
+    ck_assert_str_eq (config->smtp_from, "gkx@p.example");
+    ck_assert_int_eq (config->notify_window_seconds, 3600);
+    gkx_config_destroy (&config);
+    s_dir_remove (&d);
+}
+END_TEST
+
+/* Each [smtp] and [notify] rejection names its line, its key and the
+   rule. */
+START_TEST (test_bad_notify_is_refused)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    s_load_refused (&d, PUBLISHER "[smtp]\nurl = http://mail.p.example\n", 5,
+                    "[smtp] url: must start with smtp:// or smtps://");
+    s_load_refused (&d, PUBLISHER "[smtp]\nurl = smtp://\n", 5,
+                    "[smtp] url: has no host after the scheme");
+    s_load_refused (&d, PUBLISHER "[smtp]\nurl = smtp://mail.p.example/?x=1\n", 5,
+                    "[smtp] url: must not have a ?query or #fragment");
+    s_load_refused (&d, PUBLISHER "[smtp]\nfrom = Ops <ops@p.example>\n", 5,
+                    "[smtp] from: an e-mail address must be bare (ops@example.com), without "
+                    "spaces, quotes, brackets or a display name");
+    s_load_refused (&d, PUBLISHER "[notify]\nto = ops@p.example ops.p.example\n", 5,
+                    "[notify] to: \"ops.p.example\": an e-mail address is local@domain, with one "
+                    "@");
+    s_load_refused (&d, PUBLISHER "[notify]\nwindow_seconds = 3601\n", 5,
+                    "[notify] window_seconds: must be a whole number of seconds from 0 to 3600");
+    s_load_refused (&d, PUBLISHER "[notify]\nwindow_seconds = -1\n", 5,
+                    "[notify] window_seconds: must be a whole number of seconds from 0 to 3600");
+    s_load_refused (&d, PUBLISHER "[notify]\nsubject = x\n", 5, "[notify] subject: unknown key");
+    s_load_refused (&d, PUBLISHER "[smtp]\nurl = smtp://mail.p.example\nuser = u\n", 6,
+                    "[smtp] user: needs a password_file (a file of mode 0600 whose first line "
+                    "is the password)");
+    s_load_refused (&d, PUBLISHER "[smtp]\nurl = smtp://mail.p.example\npassword_file = pw\n", 6,
+                    "[smtp] password_file: needs a user");
+    s_load_refused (&d,
+                    PUBLISHER "[smtp]\nurl = smtp://mail.p.example\n[notify]\nto = o@p.example\n",
+                    5,
+                    "[smtp] url: needs a sender: set [smtp] from (or [node] email to a bare "
+                    "address)");
+    s_dir_remove (&d);
+}
+END_TEST
+
+/* gkx init's file explains [smtp] and [notify] for both roles, commented
+   out; uncommented, they load. */
+START_TEST (test_written_file_has_notify)
+{
+    int roles[] = {GKX_ROLE_ADVERTISER, GKX_ROLE_PUBLISHER};
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+        s_dir_t d;
+        s_dir_make (&d);
+        gkx_config_init_t init = {roles[i], "N", "ops@n.example", NULL, NULL, "off"};
+        char errbuf[GKX_ERRBUF_BYTES] = "";
+        ck_assert_int_eq (gkx_config_write (d.dir, &init, errbuf), GKX_OK);
+        char *text = s_slurp (d.conf);
+        const char *at = strstr (text, "\n# [smtp]\n");
+        ck_assert_ptr_nonnull (at);
+        ck_assert_ptr_nonnull (strstr (at, "\n# [notify]\n# Where the e-mails go"));
+        /* Uncommenting the example lines gives a configuration that loads. */
+        char *copy = strdup (text);
+        char *out = copy;
+        for (const char *p = text; *p;) {
+            const char *eol = strchr (p, '\n');
+            size_t len = eol ? (size_t) (eol - p + 1) : strlen (p);
+            int example = p > at && strncmp (p, "# ", 2) == 0
+                          && (p[2] == '[' || memchr (p, '=', len) != NULL);
+            /* A login would need a password file: they stay comments. */
+            if (example && strncmp (p, "# user =", 8) != 0
+                && strncmp (p, "# password_file =", 17) != 0) {
+                memcpy (out, p + 2, len - 2);
+                out += len - 2;
+            }
+            else {
+                memcpy (out, p, len);
+                out += len;
+            }
+            p += len;
+        }
+        *out = '\0';
+        s_conf_write (&d, copy);
+        gkx_config_t *config = NULL;
+        ck_assert_msg (gkx_config_load (&config, d.dir, errbuf) == GKX_OK, "%s", errbuf);
+        ck_assert_int_eq (config->notify_on, 1);
+        ck_assert_str_eq (config->smtp_url, "smtps://smtp.example.com:465");
+        ck_assert_str_eq (config->notify_to[0], "ops@example.com");
+        gkx_config_destroy (&config);
+        free (copy);
+        free (text);
+        s_dir_remove (&d);
+    }
+}
+END_TEST
+
 int
 main (void)
 {
@@ -675,6 +802,9 @@ main (void)
     tcase_add_test (tc, test_publisher_webhook);
     tcase_add_test (tc, test_bad_webhook_is_refused_without_the_secret);
     tcase_add_test (tc, test_webhook_is_ignored_on_an_advertiser);
+    tcase_add_test (tc, test_notify_keys);
+    tcase_add_test (tc, test_bad_notify_is_refused);
+    tcase_add_test (tc, test_written_file_has_notify);
     tcase_add_test (tc, test_directory_keys);
     tcase_add_test (tc, test_bad_directory_is_refused);
     tcase_add_test (tc, test_written_file_has_directory);
