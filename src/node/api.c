@@ -57,6 +57,7 @@ typedef struct {
     int conversion_status;          /* the status a change sets */
     const char *reason;             /* its reason, or NULL (borrowed) */
     uint64_t since;                 /* conversions from this event time on */
+    uint64_t after;                 /* conversions after this advertiser seq */
     size_t limit;                   /* most records listed */
     uint64_t delivery;              /* a webhook delivery's id */
     int all;                        /* a report over every partnership */
@@ -1323,8 +1324,8 @@ s_conversions_fn (gkx_node_t *node, void *arg)
         return rc;
     }
     s_ledger_walk_t walk = {node, job, json_array (), NULL, 0, {0}, NULL, GKX_OK};
-    rc = gkx_store_iterate (gkx_node_store (node), job->pid, GKX_ROLE_ADVERTISER, 1, s_list_one,
-                            &walk);
+    rc = gkx_store_iterate (gkx_node_store (node), job->pid, GKX_ROLE_ADVERTISER, job->after + 1,
+                            s_list_one, &walk);
     if (walk.rc != GKX_OK || (rc != GKX_OK && rc != 1)) {
         json_decref (walk.rows);
         return s_job_fail (job, GKX_ESTORE, 500, "internal", "the store failed reading conversions");
@@ -1383,7 +1384,7 @@ s_job_limit (s_job_t *job, gkx_http_request_t *request, int *status_p)
     return NULL;
 }
 
-/* GET /v1/partnerships/{id}/conversions?since=TIME&limit=N */
+/* GET /v1/partnerships/{id}/conversions?since=TIME&after=SEQ&limit=N */
 static json_t *
 s_conversions_get (gkx_http_request_t *request, void *user, int *status_p)
 {
@@ -1401,6 +1402,17 @@ s_conversions_get (gkx_http_request_t *request, void *user, int *status_p)
                                "since: \"%.64s\" is not Unix seconds, YYYY-MM-DD or "
                                "YYYY-MM-DDTHH:MM:SSZ",
                                since);
+    }
+    /* after=SEQ lists only what came since an earlier listing's last seq,
+       without walking the conversions before it. */
+    const char *after = gkx_http_query (request, "after");
+    if (after) {
+        char *end = NULL;
+        job.after = strtoull (after, &end, 10);
+        if (!after[0] || *end || after[0] == '-' || strlen (after) > 19) {
+            return gkx_http_error (status_p, 400, "bad_query",
+                                   "after: \"%.32s\" is not an entry seq", after);
+        }
     }
     return s_job_run (user, s_conversions_fn, &job, status_p);
 }
