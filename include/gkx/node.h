@@ -100,6 +100,13 @@ typedef struct gkx_webhook gkx_webhook_t;
 void gkx_node_set_webhook (gkx_node_t *self, gkx_webhook_t *webhook);
 gkx_webhook_t *gkx_node_webhook (gkx_node_t *self);
 
+/* The directory module (include/gkx/directory.h), set by gkxd's main before
+   the loop runs and cleared before it closes the module; the API lists
+   publishers and withdraws the card through it. NULL when not set. */
+typedef struct gkx_directory gkx_directory_t;
+void gkx_node_set_directory (gkx_node_t *self, gkx_directory_t *directory);
+gkx_directory_t *gkx_node_directory (gkx_node_t *self);
+
 /* The postback endpoint (include/gkx/intake.h), set by gkxd's main before
    the loop runs and cleared before it closes the endpoint; NULL when the
    node serves no postbacks. Read on the loop: GET /metrics counts the

@@ -41,6 +41,12 @@ int cli_status (int argc, char **argv, const char *dir);
 /* gkx peer: add a partner's card, list the peers. */
 int cli_peer (int argc, char **argv, const char *dir);
 
+/* gkx publishers: the publishers the node's directories list (cmd_directory.c). */
+int cli_publishers (int argc, char **argv, const char *dir);
+
+/* gkx directory-address: the address of the directory this node serves. */
+int cli_directory_address (int argc, char **argv, const char *dir);
+
 /* gkx share: share an offer with a publisher, opening a partnership. */
 int cli_share (int argc, char **argv, const char *dir);
 

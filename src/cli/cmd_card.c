@@ -104,11 +104,61 @@ cli_card_current (const char *dir, const gkx_config_t *config, const gkx_identit
 /* What gkx card takes. */
 static const cli_spec_t s_card_spec = {
     "card",
-    "usage: gkx card [--json]\n\n"
+    "usage: gkx card [--json]\n"
+    "       gkx card withdraw [--json]\n"
+    "       gkx card publish [--json]\n\n"
     "Prints this node's signed tenant card: what partners and directories see.\n"
-    "--json prints the card itself, the form 'gkx peer add' takes.\n",
-    CLI_OPT_JSON, 0, 0,
+    "--json prints the card itself, the form 'gkx peer add' takes.\n\n"
+    "withdraw  the running node sends a signed withdrawal to every directory of\n"
+    "          [directory] publish_to: they drop the card, and the node publishes\n"
+    "          it no more, also after a restart\n"
+    "publish   lists the card again after a withdrawal\n",
+    CLI_OPT_JSON, 0, 1,
 };
+
+/* gkx card withdraw and gkx card publish: the running node does it and
+   says what each directory answered. */
+static int
+s_card_listing (const char *dir, const char *verb, int as_json)
+{
+    char path[64];
+    snprintf (path, sizeof path, "/v1/card/%s", verb);
+    json_t *reply = NULL;
+    if (cli_api (dir, "POST", path, NULL, &reply) != CLI_OK) {
+        return CLI_FAIL;
+    }
+    const json_t *directories = json_object_get (reply, "directories");
+    if (as_json) {
+        cli_json_print (reply);
+        json_decref (reply);
+        return CLI_OK;
+    }
+    int publish = strcmp (verb, "publish") == 0;
+    printf ("card %s; %zu %s:\n", publish ? "listed again" : "withdrawn",
+            json_array_size (directories),
+            json_array_size (directories) == 1 ? "directory" : "directories");
+    size_t i;
+    json_t *row;
+    json_array_foreach (directories, i, row) {
+        char error[GKX_ERRBUF_BYTES];
+        const char *address = json_string_value (json_object_get (row, "address"));
+        const char *text = json_string_value (json_object_get (row, "error"));
+        const char *state = json_string_value (json_object_get (row, "state"));
+        if (json_is_true (json_object_get (row, "ok"))) {
+            printf ("  %s: done\n", address ? address : "");
+        }
+        else if (state && strcmp (state, "pending") == 0) {
+            printf ("  %s: no answer yet%s%s; the node keeps trying\n", address ? address : "",
+                    text ? ": " : "", text ? cli_printable (error, sizeof error, text) : "");
+        }
+        else {
+            printf ("  %s: refused: %s\n", address ? address : "",
+                    cli_printable (error, sizeof error, text ? text : ""));
+        }
+    }
+    json_decref (reply);
+    return CLI_OK;
+}
 
 int
 cli_card (int argc, char **argv, const char *dir)
@@ -119,6 +169,15 @@ cli_card (int argc, char **argv, const char *dir)
         return parsed == CLI_HELP ? CLI_OK : parsed;
     }
     int as_json = args.json;
+    if (args.count == 1) {
+        const char *verb = args.args[0];
+        if (strcmp (verb, "withdraw") != 0 && strcmp (verb, "publish") != 0) {
+            fprintf (stderr, "gkx card: expected withdraw or publish, not '%s'\n\n", verb);
+            fputs (s_card_spec.usage, stderr);
+            return CLI_USAGE;
+        }
+        return s_card_listing (dir, verb, as_json);
+    }
     gkx_config_t *config = NULL;
     gkx_identity_t *identity = NULL;
     gkx_card_t *card = NULL;

@@ -29,6 +29,8 @@
 #define S_OPTIONS_MAX 8
 /* Length of the short id shown in tables. */
 #define S_SHORT_ID 12
+/* Fewest hex digits of a publisher id prefix gkx share takes. */
+#define S_PUBLISHER_PREFIX_MIN 8
 
 int
 cli_args_parse (cli_args_t *out, const cli_spec_t *spec, int argc, char **argv)
@@ -500,7 +502,9 @@ static const cli_spec_t s_share_spec = {
     "usage: gkx share --publisher ID --offer OFFER.json [--policy POLICY.json] [--json]\n\n"
     "Shares an offer with a publisher peer (advertiser nodes only): writes the\n"
     "partnership's genesis entry and prints the new partnership id. Within a second\n"
-    "the offer is on the publisher's node. OFFER.json is the offer's JSON form\n"
+    "the offer is on the publisher's node. ID is a peer's id or one 'gkx publishers'\n"
+    "listed (the node then adds the publisher as a peer), or a unique prefix of at\n"
+    "least 8 of its digits. OFFER.json is the offer's JSON form\n"
     "(docs/offer-schema.md); POLICY.json says who may change which field, e.g.\n"
     "{\"payout\": \"advertiser\", \"caps\": \"propose\"}; without it both sides may\n"
     "change everything.\n",
@@ -519,10 +523,15 @@ cli_share (int argc, char **argv, const char *dir)
         fputs (s_share_spec.usage, stderr);
         return CLI_USAGE;
     }
-    uint8_t publisher[GKX_ID_BYTES];
-    char errbuf[GKX_ERRBUF_BYTES];
-    if (gkx_id_parse (publisher, args.publisher, errbuf) != GKX_OK) {
-        fprintf (stderr, "gkx share: --publisher: %s (see gkx peer list)\n", errbuf);
+    /* A full id, or a prefix the node resolves among its peers and the
+       cards of its last directory listing. */
+    size_t publisher_len = strlen (args.publisher);
+    if (publisher_len < S_PUBLISHER_PREFIX_MIN || publisher_len > GKX_ID_TEXT_BYTES - 1
+        || strspn (args.publisher, "0123456789abcdefABCDEF") != publisher_len) {
+        fprintf (stderr,
+                 "gkx share: --publisher: expected a node id (64 hex digits) or a unique prefix "
+                 "of at least %d (see gkx peer list, gkx publishers)\n",
+                 S_PUBLISHER_PREFIX_MIN);
         return CLI_USAGE;
     }
     json_t *offer = NULL;
@@ -533,9 +542,7 @@ cli_share (int argc, char **argv, const char *dir)
         json_decref (offer);
         return CLI_FAIL;
     }
-    char id[GKX_ID_TEXT_BYTES];
-    gkx_id_format (id, publisher);
-    json_t *body = json_pack ("{s:s, s:o}", "publisher", id, "offer", offer);
+    json_t *body = json_pack ("{s:s, s:o}", "publisher", args.publisher, "offer", offer);
     if (policy) {
         json_object_set_new (body, "policy", policy);
     }

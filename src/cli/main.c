@@ -23,10 +23,12 @@ static const struct {
     const char *summary;
 } s_verbs[] = {
     {"init", cli_init, "create a node directory: keys, configuration, API token, store"},
-    {"card", cli_card, "print this node's signed tenant card"},
+    {"card", cli_card, "print this node's signed tenant card; card withdraw, card publish"},
+    {"directory-address", cli_directory_address, "the address of the directory this node serves"},
     {"log", cli_log, "offline access to the local log: list, export, import, rebuild"},
     {"status", cli_status, "the running node: id, role, partnerships, peers and their lag"},
     {"peer", cli_peer, "add a partner's card (peer add CARD_FILE), list peers (peer list)"},
+    {"publishers", cli_publishers, "the publishers your directories list, cards verified"},
     {"share", cli_share, "share an offer with a publisher: opens a partnership"},
     {"partnerships", cli_partnerships, "list partnerships: counterparty, role, status, offer"},
     {"offer", cli_offer, "a partnership's offer: offer show, offer set, offer propose"},
@@ -54,7 +56,7 @@ s_usage (FILE *out)
                   "The node directory comes from --dir (before or after the verb) or GKX_DIR.\n\n"
                   "verbs:\n");
     for (size_t i = 0; i < sizeof s_verbs / sizeof s_verbs[0]; i++) {
-        fprintf (out, "  %-13s %s\n", s_verbs[i].name, s_verbs[i].summary);
+        fprintf (out, "  %-17s %s\n", s_verbs[i].name, s_verbs[i].summary);
     }
     fprintf (out, "\nRun 'gkx VERB --help' for a verb's options.\n");
 }

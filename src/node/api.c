@@ -17,6 +17,7 @@
 */
 #include <gkx/alloc.h>
 #include <gkx/api.h>
+#include <gkx/directory.h>
 #include <gkx/export.h>
 #include <gkx/hlc.h>
 #include <gkx/intake.h>
@@ -527,8 +528,119 @@ s_peers_post (gkx_http_request_t *request, void *user, int *status_p)
     return reply;
 }
 
+/* GET /v1/publishers?vertical=TEXT&country=CC: the publishers the
+   directories of [directory] publish_to list, each card verified here
+   again; the node keeps them, so that a share can name one by its id. */
+static json_t *
+s_publishers_get (gkx_http_request_t *request, void *user, int *status_p)
+{
+    gkx_directory_t *directory = gkx_node_directory (user);
+    gkx_dirmsg_filter_t filter;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    if (gkx_dirmsg_filter_parse (&filter, "publisher", gkx_http_query (request, "vertical"),
+                                 gkx_http_query (request, "country"), errbuf)
+        != GKX_OK) {
+        return gkx_http_error (status_p, 400, "bad_filter", "%s", errbuf);
+    }
+    if (!directory) {
+        return gkx_http_error (status_p, 503, "unavailable", "the node is stopping");
+    }
+    json_t *listing = gkx_directory_list (directory, &filter);
+    json_t *reply = json_pack ("{s:O, s:O}", "publishers", json_object_get (listing, "cards"),
+                               "directories", json_object_get (listing, "directories"));
+    json_decref (listing);
+    *status_p = 200;
+    return reply;
+}
+
+/* What POST /v1/card/withdraw and /publish hand to the loop. */
+typedef struct {
+    int publish;                    /* 1: list again, 0: withdraw */
+    json_t *state;                  /* the directories' state, on return */
+    int pending;                    /* a directory has not answered yet */
+    char errbuf[GKX_ERRBUF_BYTES];
+} s_card_job_t;
+
+/* On the loop: withdraws or publishes the card. */
+static int
+s_card_listing_fn (gkx_node_t *node, void *arg)
+{
+    s_card_job_t *job = arg;
+    gkx_directory_t *directory = gkx_node_directory (node);
+    if (!directory) {
+        return gkx_fail (job->errbuf, GKX_ESTORE, "the node is stopping");
+    }
+    return job->publish ? gkx_directory_publish (directory, job->errbuf)
+                        : gkx_directory_withdraw (directory, NULL, job->errbuf);
+}
+
+/* On the loop: the directories' state, and whether one still owes an answer. */
+static int
+s_card_state_fn (gkx_node_t *node, void *arg)
+{
+    s_card_job_t *job = arg;
+    gkx_directory_t *directory = gkx_node_directory (node);
+    if (!directory) {
+        return GKX_ESTORE;
+    }
+    json_decref (job->state);
+    job->state = gkx_directory_state_json (directory);
+    job->pending = gkx_directory_is_pending (directory);
+    return GKX_OK;
+}
+
+/* POST /v1/card/withdraw and /v1/card/publish: the work, then a wait of at
+   most GKX_DIRECTORY_ANSWER_TIMEOUT_MS for the directories' answers (the
+   node keeps trying those that did not answer). */
+static json_t *
+s_card_listing (void *user, int publish, int *status_p)
+{
+    s_card_job_t job;
+    memset (&job, 0, sizeof job);
+    job.publish = publish;
+    int rc = gkx_node_call (user, s_card_listing_fn, &job);
+    if (rc != GKX_OK) {
+        return rc == GKX_EINVAL
+            ? gkx_http_error (status_p, 400, "bad_card", "%s", job.errbuf)
+            : gkx_http_error (status_p, 500, "internal", "%s",
+                              job.errbuf[0] ? job.errbuf : gkx_strerror (rc));
+    }
+    uint64_t deadline = s_now_ms () + GKX_DIRECTORY_ANSWER_TIMEOUT_MS;
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    for (;;) {
+        rc = gkx_node_call (user, s_card_state_fn, &job);
+        if (rc != GKX_OK || !job.pending || s_now_ms () >= deadline) {
+            break;
+        }
+        nanosleep (&pause, NULL);
+    }
+    if (rc != GKX_OK) {
+        json_decref (job.state);
+        return gkx_http_error (status_p, 503, "unavailable", "the node is stopping");
+    }
+    *status_p = 200;
+    return job.state;
+}
+
+/* POST /v1/card/withdraw: drops this node's card from every directory. */
+static json_t *
+s_card_withdraw (gkx_http_request_t *request, void *user, int *status_p)
+{
+    (void) request;
+    return s_card_listing (user, 0, status_p);
+}
+
+/* POST /v1/card/publish: lists this node's card again after a withdrawal. */
+static json_t *
+s_card_publish (gkx_http_request_t *request, void *user, int *status_p)
+{
+    (void) request;
+    return s_card_listing (user, 1, status_p);
+}
+
 /* What POST /v1/partnerships hands to the loop. */
 typedef struct {
+    const char *publisher_text;     /* a node id, or a prefix (borrowed) */
     uint8_t publisher[GKX_ID_BYTES];
     uint8_t *offer;
     size_t offer_len;
@@ -543,6 +655,12 @@ static int
 s_share_fn (gkx_node_t *node, void *arg)
 {
     s_share_t *ctx = arg;
+    /* An id from a directory's listing adds its card as a peer first. */
+    int rc = gkx_directory_resolve (gkx_node_directory (node), node, ctx->publisher_text,
+                                    ctx->publisher, ctx->errbuf);
+    if (rc != GKX_OK) {
+        return rc;
+    }
     return gkx_node_share (node, ctx->publisher, ctx->offer, ctx->offer_len, ctx->policy,
                            ctx->policy_len, ctx->pid, ctx->errbuf);
 }
@@ -561,9 +679,7 @@ s_partnerships_post (gkx_http_request_t *request, void *user, int *status_p)
         return gkx_http_error (status_p, 400, "bad_request",
                                "expected {\"publisher\": ID, \"offer\": {...}}");
     }
-    if (gkx_id_parse (ctx.publisher, publisher, ctx.errbuf) != GKX_OK) {
-        return gkx_http_error (status_p, 400, "bad_request", "publisher: %s", ctx.errbuf);
-    }
+    ctx.publisher_text = publisher;
     gkx_offer_t *offer = NULL;
     if (gkx_offer_from_json (&offer, offer_json, ctx.errbuf) != GKX_OK) {
         return gkx_http_error (status_p, 400, "invalid_offer", "offer.%s", ctx.errbuf);
@@ -2110,6 +2226,9 @@ static const gkx_http_route_t s_routes[] = {
     {"GET /metrics", s_metrics},
     {"GET /v1/peers", s_peers_get},
     {"POST /v1/peers", s_peers_post},
+    {"GET /v1/publishers", s_publishers_get},
+    {"POST /v1/card/withdraw", s_card_withdraw},
+    {"POST /v1/card/publish", s_card_publish},
     {"GET /v1/partnerships", s_partnerships_get},
     {"POST /v1/partnerships", s_partnerships_post},
     {"GET /v1/partnerships/{}", s_partnership_get},

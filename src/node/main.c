@@ -7,6 +7,7 @@
 */
 #include <gkx/api.h>
 #include <gkx/config.h>
+#include <gkx/directory.h>
 #include <gkx/intake.h>
 #include <gkx/kind.h>
 #include <gkx/node.h>
@@ -88,6 +89,7 @@ main (int argc, char **argv)
     gkx_notifier_t *notifier = NULL;
     gkx_intake_t *intake = NULL;
     gkx_webhook_t *webhook = NULL;
+    gkx_directory_t *directory = NULL;
     int rc = 1;
     if (gkx_node_open (&node, dir, errbuf) != GKX_OK) {
         fprintf (stderr, "gkxd: error: %s\n", errbuf);
@@ -139,6 +141,11 @@ main (int argc, char **argv)
         gkx_node_set_webhook (node, webhook);
         fprintf (stderr, "gkxd: info: webhook deliveries to %s\n", config->webhook_url);
     }
+    if (gkx_directory_open (&directory, node, errbuf) != GKX_OK) {
+        fprintf (stderr, "gkxd: error: %s\n", errbuf);
+        goto cleanup;
+    }
+    gkx_node_set_directory (node, directory);
     s_node = node;
     struct sigaction sa;
     memset (&sa, 0, sizeof sa);
@@ -161,6 +168,10 @@ cleanup:
         gkx_node_set_webhook (node, NULL);
     }
     gkx_http_close (&api);
+    if (node) {
+        gkx_node_set_directory (node, NULL);
+    }
+    gkx_directory_close (&directory);
     s_node = NULL;
     gkx_node_close (&node);
     return rc;

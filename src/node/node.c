@@ -17,6 +17,7 @@
 */
 #include <gkx/alloc.h>
 #include <gkx/conversion.h>
+#include <gkx/directory.h>
 #include <gkx/hlc.h>
 #include <gkx/keyfile.h>
 #include <gkx/kind.h>
@@ -135,6 +136,7 @@ struct gkx_node {
     s_stats_t stats;
     uint64_t started_ms;
     gkx_webhook_t *webhook;     /* the delivery thread, or NULL */
+    gkx_directory_t *directory; /* the directory module, or NULL */
     gkx_intake_t *intake;       /* the postback endpoint, or NULL */
     gkx_notifier_t *notifier;   /* the e-mail thread, or NULL */
 };
@@ -652,7 +654,9 @@ s_on_router (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-/* Reader of the ZAP socket: admits every CURVE client and names its key. */
+/* Reader of the ZAP socket: admits every CURVE client of the replication
+   ROUTER (domain "gkx") and of a directory's (GKX_DIRECTORY_ZAP_DOMAIN),
+   and names its key; the handlers decide what each key may do. */
 static int
 s_on_zap (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -671,7 +675,8 @@ s_on_zap (zloop_t *loop, zsock_t *reader, void *arg)
     zframe_t *key = zmsg_pop (request);
     char key_hex[2 * GKX_CURVE_KEY_BYTES + 1] = "";
     int ok = mechanism && strcmp (mechanism, "CURVE") == 0 && key
-        && zframe_size (key) == GKX_CURVE_KEY_BYTES;
+        && zframe_size (key) == GKX_CURVE_KEY_BYTES && domain
+        && (strcmp (domain, "gkx") == 0 || strcmp (domain, GKX_DIRECTORY_ZAP_DOMAIN) == 0);
     if (ok) {
         sodium_bin2hex (key_hex, sizeof key_hex, zframe_data (key), GKX_CURVE_KEY_BYTES);
     }
@@ -1106,6 +1111,18 @@ gkx_webhook_t *
 gkx_node_webhook (gkx_node_t *self)
 {
     return self->webhook;
+}
+
+void
+gkx_node_set_directory (gkx_node_t *self, gkx_directory_t *directory)
+{
+    self->directory = directory;
+}
+
+gkx_directory_t *
+gkx_node_directory (gkx_node_t *self)
+{
+    return self->directory;
 }
 
 void
