@@ -95,8 +95,8 @@ int gkx_directory_withdraw (gkx_directory_t *self, uint64_t *time_p, char *errbu
    a valid card) or GKX_ESTORE. */
 int gkx_directory_publish (gkx_directory_t *self, char *errbuf);
 
-/* On the loop: whether the current message (card or withdrawal) still
-   waits for a directory's answer. */
+/* On the loop: 1 while a directory has neither answered the current
+   message (card or withdrawal) nor failed a try at it yet, else 0. */
 int gkx_directory_is_pending (gkx_directory_t *self);
 
 /* On the loop: the client side's state as a new JSON object: {"listed":

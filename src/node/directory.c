@@ -275,7 +275,8 @@ s_send (zsock_t *sock, zframe_t *routing, const msgpack_sbuffer *header, const u
 {
     zmsg_t *msg = zmsg_new ();
     if (routing) {
-        zmsg_append (msg, &(zframe_t *) {zframe_dup (routing)});
+        zframe_t *copy = zframe_dup (routing);
+        zmsg_append (msg, &copy);
     }
     zmsg_addmem (msg, header->data, header->size);
     if (payload) {
@@ -412,7 +413,8 @@ s_serve_list (gkx_directory_t *self, zframe_t *routing, const gkx_dirmsg_t *requ
     msgpack_sbuffer_init (&header);
     gkx_dirmsg_cards_encode (&header, request->rid, count, truncated);
     zmsg_pushmem (msg, header.data, header.size);
-    zmsg_prepend (msg, &(zframe_t *) {zframe_dup (routing)});
+    zframe_t *copy = zframe_dup (routing);
+    zmsg_prepend (msg, &copy);
     msgpack_sbuffer_destroy (&header);
     if (zmsg_send (&msg, self->router) != 0) {
         zmsg_destroy (&msg);
