@@ -93,9 +93,9 @@ GKX_NODISCARD int gkx_notifier_render (const json_t *digest, char **subject_p, c
 /* Formats mail as an RFC 5322 message with CRLF line ends: Date, From, To,
    Subject (RFC 2047 encoded when not ASCII), Message-ID, MIME-Version and
    Auto-Submitted headers, then a multipart/alternative body of the text
-   and HTML parts (UTF-8, base64). The boundary derives from the content,
-   so the same mail always gives the same bytes. Returns a new string the
-   caller frees with gkx_free. Pure. */
+   and HTML parts (UTF-8, lines ending in CRLF, base64). The boundary
+   derives from the content, so the same mail always gives the same bytes.
+   Returns a new string the caller frees with gkx_free. Pure. */
 char *gkx_notifier_mail_format (const gkx_notifier_mail_t *mail);
 
 /* Starts the e-mail thread of node, configured by its [smtp] and [notify]

@@ -681,7 +681,8 @@ s_date_text (char out[S_DATE_BYTES], uint64_t ms)
               (unsigned) (rem % S_MINUTE_SECONDS));
 }
 
-/* Appends one MIME part: its headers and text in base64 lines. */
+/* Appends one MIME part: its headers, then text in its canonical form
+   (lines end in CRLF, RFC 2045) in base64 lines. */
 static void
 s_mime_part (s_buf_t *buf, const char *boundary, const char *type, const char *text)
 {
@@ -689,11 +690,20 @@ s_mime_part (s_buf_t *buf, const char *boundary, const char *type, const char *t
                "--%s\r\nContent-Type: %s; charset=utf-8\r\n"
                "Content-Transfer-Encoding: base64\r\n\r\n",
                boundary, type);
-    size_t len = strlen (text);
+    s_buf_t canonical = {NULL, 0};
+    for (const char *p = text; *p; p++) {
+        if (*p == '\n' && (p == text || p[-1] != '\r')) {
+            s_buf_put (&canonical, "\r", 1);
+        }
+        s_buf_put (&canonical, p, 1);
+    }
+    char *body = s_buf_take (&canonical);
+    size_t len = strlen (body);
     size_t encoded_size = sodium_base64_ENCODED_LEN (len, sodium_base64_VARIANT_ORIGINAL);
     char *encoded = gkx_zalloc (encoded_size);
-    sodium_bin2base64 (encoded, encoded_size, (const unsigned char *) text, len,
+    sodium_bin2base64 (encoded, encoded_size, (const unsigned char *) body, len,
                        sodium_base64_VARIANT_ORIGINAL);
+    gkx_free (body);
     size_t total = strlen (encoded);
     for (size_t at = 0; at < total; at += S_BASE64_LINE) {
         size_t take = total - at < S_BASE64_LINE ? total - at : S_BASE64_LINE;

@@ -14,7 +14,7 @@ Part of gokart-exchange; MIT licence.
   smtp_sink.py show DIR
       Prints a JSON array of the messages in DIR, oldest first: {"file", "mail_from",
       "rcpt_tos", "from", "to", "subject" (decoded), "message_id", "date", "content_type",
-      "text", "html"} (the parts decoded).
+      "text", "html"} (the parts decoded, their CRLF line ends as LF).
 
 Needs aiosmtpd (Debian's python3-aiosmtpd): run it with /usr/bin/python3.
 """
@@ -89,10 +89,10 @@ def serve(args):
 
 
 def part_text(message, subtype):
-    """The decoded text of message's text/SUBTYPE part, or None."""
+    """The decoded text of message's text/SUBTYPE part, its CRLF line ends as LF; or None."""
     for part in message.walk():
         if part.get_content_type() == "text/" + subtype:
-            return part.get_content()
+            return part.get_content().replace("\r\n", "\n")
     return None
 
 

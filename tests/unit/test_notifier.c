@@ -422,9 +422,9 @@ START_TEST (test_mail_format)
     char *type = s_header (text, "Content-Type");
     ck_assert_msg (strncmp (type, "multipart/alternative; boundary=\"=_gkx_", 39) == 0, "%s", type);
     char *plain = s_part (text, "text/plain");
-    ck_assert_str_eq (plain, "Zeile eins\nÄ\n");
+    ck_assert_str_eq (plain, "Zeile eins\r\nÄ\r\n");
     char *html = s_part (text, "text/html");
-    ck_assert_str_eq (html, "<p>Ä &amp; B</p>\n");
+    ck_assert_str_eq (html, "<p>Ä &amp; B</p>\r\n");
     /* Every line ends in CRLF and fits in 78 characters. */
     for (const char *p = text; *p;) {
         const char *eol = strstr (p, "\r\n");
