@@ -61,8 +61,10 @@ typedef struct gkx_directory gkx_directory_t;
    fine: the module then lists nothing and resolves full ids only) and
    registers their sockets and timer on the node's loop. Call from gkxd's
    main after gkx_node_open and before gkx_node_run. Returns GKX_OK,
-   GKX_EIO (the directory cannot bind its endpoint) or GKX_ESTORE, with
-   errbuf saying what; *self_p is set only on success. */
+   GKX_EIO (the directory cannot bind its endpoint, or a socket cannot be
+   made), GKX_ECONFIG (a publish_to address the configuration should have
+   refused) or GKX_ESTORE, with errbuf saying what; *self_p is set only on
+   success. */
 GKX_NODISCARD int gkx_directory_open (gkx_directory_t **self_p, gkx_node_t *node,
                                       char *errbuf);
 

@@ -41,8 +41,15 @@
 #define S_REQUEST_FRAMES 3
 /* Most frames of an answer kept: header and the cards. */
 #define S_ANSWER_FRAMES (1 + GKX_DIRMSG_MAX_CARDS)
-/* Messages a DEALER to a directory queues before sends fail. */
+/* Messages a DEALER to a directory queues before sends fail, and holds
+   received: a directory that floods answers fills only this much memory. */
 #define S_LINK_HWM 4
+/* Messages the directory queues per client: answers to a client that does
+   not read them are dropped past S_ANSWER_HWM (a list answer may be
+   GKX_DIRMSG_MAX_CARDS cards), requests wait in ZeroMQ (and TCP) past
+   S_REQUEST_HWM. */
+#define S_ANSWER_HWM 16
+#define S_REQUEST_HWM 64
 /* ZeroMQ heartbeat interval and timeout of the directory's sockets (ms). */
 #define S_HEARTBEAT_IVL_MS 1000
 #define S_HEARTBEAT_TIMEOUT_MS 5000
@@ -98,7 +105,9 @@ s_now_ms (void)
     return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
-/* Logs one line to stderr with a level; never given secrets. */
+/* Logs one line to stderr with a level; never given secrets. Control
+   characters (a card's name is its owner's text) become '?', so that no
+   input can forge a log line. */
 __attribute__ ((format (printf, 2, 3))) static void
 s_log (const char *level, const char *fmt, ...)
 {
@@ -107,6 +116,11 @@ s_log (const char *level, const char *fmt, ...)
     va_start (args, fmt);
     vsnprintf (line, sizeof line, fmt, args);
     va_end (args);
+    for (char *p = line; *p; p++) {
+        if ((unsigned char) *p < 0x20 || *p == 0x7f) {
+            *p = '?';
+        }
+    }
     fprintf (stderr, "gkxd: %s: directory: %s\n", level, line);
 }
 
@@ -503,6 +517,21 @@ s_want_listing (gkx_directory_t *self)
     s_want (self, GKX_DIRMSG_PUBLISH, bytes, len);
 }
 
+/* Counts a failed try at a directory: the next one waits S_BACKOFF_MIN_MS,
+   doubling with each failure in a row up to S_BACKOFF_MAX_MS. */
+static void
+s_link_failed (s_link_t *link, uint64_t now, const char *why)
+{
+    link->rid = 0;
+    link->failures++;
+    uint64_t wait = S_BACKOFF_MIN_MS;
+    for (uint32_t i = 1; i < link->failures && wait < S_BACKOFF_MAX_MS; i++) {
+        wait *= 2;
+    }
+    link->next_ms = now + (wait < S_BACKOFF_MAX_MS ? wait : S_BACKOFF_MAX_MS);
+    snprintf (link->error, sizeof link->error, "%s", why);
+}
+
 /* Sends the wanted message to one directory. */
 static void
 s_link_send (gkx_directory_t *self, s_link_t *link, uint64_t now)
@@ -519,13 +548,10 @@ s_link_send (gkx_directory_t *self, s_link_t *link, uint64_t now)
     int rc = s_send (link->dealer, NULL, &header, self->want, self->want_len);
     msgpack_sbuffer_destroy (&header);
     link->sent_ms = now;
-    link->rid = rc == 0 ? rid : 0;
+    link->rid = rid;
     if (rc != 0) {
-        /* The queue is full: the directory is down; count a failed try. */
-        link->failures++;
-        uint64_t wait = S_BACKOFF_MIN_MS << (link->failures < 7 ? link->failures - 1 : 6);
-        link->next_ms = now + (wait < S_BACKOFF_MAX_MS ? wait : S_BACKOFF_MAX_MS);
-        snprintf (link->error, sizeof link->error, "not reachable");
+        /* The queue is full: the directory has been down for a while. */
+        s_link_failed (link, now, "not reachable");
     }
 }
 
@@ -547,12 +573,9 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     for (size_t i = 0; self->want && i < self->links_count; i++) {
         s_link_t *link = &self->links[i];
         if (link->rid && now - link->sent_ms >= GKX_DIRECTORY_ANSWER_TIMEOUT_MS) {
-            link->rid = 0;
-            link->failures++;
-            uint64_t wait = S_BACKOFF_MIN_MS << (link->failures < 7 ? link->failures - 1 : 6);
-            link->next_ms = now + (wait < S_BACKOFF_MAX_MS ? wait : S_BACKOFF_MAX_MS);
-            snprintf (link->error, sizeof link->error, "no answer within %d ms",
-                      GKX_DIRECTORY_ANSWER_TIMEOUT_MS);
+            char why[64];
+            snprintf (why, sizeof why, "no answer within %d ms", GKX_DIRECTORY_ANSWER_TIMEOUT_MS);
+            s_link_failed (link, now, why);
             if (link->failures == 1) {
                 s_log ("warning", "%s does not answer; retrying", link->endpoint);
             }
@@ -636,6 +659,7 @@ s_dealer_new (gkx_node_t *node, const char *endpoint, const uint8_t key[GKX_CURV
     zsock_set_maxmsgsize (dealer, GKX_DIRMSG_MAX_FRAME_BYTES);
     zsock_set_linger (dealer, 0);
     zsock_set_sndhwm (dealer, S_LINK_HWM);
+    zsock_set_rcvhwm (dealer, S_LINK_HWM);
     zsock_set_sndtimeo (dealer, 0);
     zsock_set_reconnect_ivl (dealer, 100);
     zsock_set_reconnect_ivl_max (dealer, S_BACKOFF_MAX_MS);
@@ -662,6 +686,8 @@ s_serve_open (gkx_directory_t *self, char *errbuf)
     zsock_set_curve_publickey_bin (self->router, gkx_identity_curve_public (identity));
     zsock_set_curve_secretkey_bin (self->router, gkx_identity_curve_secret (identity));
     zsock_set_maxmsgsize (self->router, GKX_DIRMSG_MAX_FRAME_BYTES);
+    zsock_set_sndhwm (self->router, S_ANSWER_HWM);
+    zsock_set_rcvhwm (self->router, S_REQUEST_HWM);
     zsock_set_linger (self->router, 0);
     zsock_set_sndtimeo (self->router, 0);
     zsock_set_heartbeat_ivl (self->router, S_HEARTBEAT_IVL_MS);
