@@ -9,10 +9,11 @@ plan 25
 A="$T/adv"
 LISTEN="tcp://127.0.0.1:$(free_port)"
 API="127.0.0.1:$(free_port)"
+POSTBACK="127.0.0.1:$(free_port)"
 
 t_init() {
     run 0 "$T/init.out" "$GKX" init --dir "$A" --role advertiser --name "Acme Ads" \
-        --email ops@acme.test --listen "$LISTEN" --api "$API" &&
+        --email ops@acme.test --listen "$LISTEN" --api "$API" --postback "$POSTBACK" &&
     contains "$T/init.out" 'initialised advertiser node "Acme Ads"' &&
     grep -qE '^id: [0-9a-f]{64}$' "$T/init.out"
 }
