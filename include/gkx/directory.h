@@ -79,9 +79,11 @@ void gkx_directory_close (gkx_directory_t **self_p);
    filter again, and keeps the newest card per id. The loop then keeps the
    cards for gkx_directory_resolve. Returns a new JSON object (the
    caller's): {"cards": [card JSON (gkx_card_to_json)...] sorted by name,
-   "directories": [{"address", "ok", "cards", "refused", "error"}...]}, where
-   refused counts the cards that did not verify or match, and error is null
-   or why the directory gave no list. */
+   "directories": [{"address", "ok", "cards", "refused", "truncated",
+   "error"}...]}, where refused counts the cards that did not verify or
+   match, truncated says the directory holds more matches than one answer
+   carries (GKX_DIRMSG_MAX_CARDS), and error is null or why the directory
+   gave no list. */
 json_t *gkx_directory_list (gkx_directory_t *self, const gkx_dirmsg_filter_t *filter);
 
 /* On the loop: withdraws this node's card: signs a withdrawal at the

@@ -103,7 +103,13 @@ s_directories_report (const json_t *directories)
             fprintf (stderr, "gkx publishers: directory %s: %s\n", s_str (row, "address"),
                      cli_printable (error, sizeof error, s_str (row, "error")));
         }
-        else if (json_integer_value (json_object_get (row, "refused")) > 0) {
+        if (json_is_true (json_object_get (row, "truncated"))) {
+            fprintf (stderr,
+                     "gkx publishers: directory %s: more publishers match than one answer "
+                     "holds; narrow the filter\n",
+                     s_str (row, "address"));
+        }
+        if (json_integer_value (json_object_get (row, "refused")) > 0) {
             fprintf (stderr,
                      "gkx publishers: directory %s: %lld cards did not verify or match, "
                      "left out\n",

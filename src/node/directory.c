@@ -806,6 +806,7 @@ typedef struct {
     int done;               /* answered, or gave up */
     size_t cards;           /* cards that verified and matched */
     size_t refused;         /* cards that did not */
+    int truncated;          /* the directory holds more matches than it sent */
     char error[GKX_ERRBUF_BYTES];   /* why no list came, "" */
 } s_ask_t;
 
@@ -852,6 +853,7 @@ s_ask_read (s_ask_t *ask, const gkx_dirmsg_filter_t *filter, gkx_card_t ***cards
         return;
     }
     ask->done = 1;
+    ask->truncated = answer.type == GKX_DIRMSG_CARDS && answer.truncated;
     if (answer.type == GKX_DIRMSG_ERROR) {
         snprintf (ask->error, sizeof ask->error, "%s: %.200s", answer.code, answer.message);
     }
@@ -947,9 +949,10 @@ gkx_directory_list (gkx_directory_t *self, const gkx_dirmsg_filter_t *filter)
             snprintf (ask->error, sizeof ask->error, "no answer within %d ms",
                       GKX_DIRECTORY_LIST_TIMEOUT_MS);
         }
-        json_t *row = json_pack ("{s:s, s:b, s:I, s:I}", "address", self->links[i].address,
+        json_t *row = json_pack ("{s:s, s:b, s:I, s:I, s:b}", "address", self->links[i].address,
                                  "ok", !ask->error[0], "cards", (json_int_t) ask->cards,
-                                 "refused", (json_int_t) ask->refused);
+                                 "refused", (json_int_t) ask->refused, "truncated",
+                                 ask->truncated);
         json_object_set_new (row, "error", ask->error[0] ? json_string (ask->error) : json_null ());
         json_array_append_new (directories, row);
         zsock_destroy (&ask->dealer);
