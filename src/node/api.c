@@ -1795,7 +1795,8 @@ s_report_get (gkx_http_request_t *request, void *user, int *status_p)
     json_t *reply = s_job_run (user, s_report_fn, &job, status_p);
     if (job.text) {
         json_decref (reply);
-        reply = gkx_http_reply_text (request, job.text, strlen (job.text));
+        reply = gkx_http_reply_typed (request, "text/csv; charset=utf-8", job.text,
+                                      strlen (job.text));
         gkx_free (job.text);
     }
     return reply;
