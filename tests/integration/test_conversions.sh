@@ -55,10 +55,11 @@ report_count() {
         "$PY" -c 'import json, sys; print(sum(t["count"] for t in json.load(sys.stdin)["totals"]))'
 }
 
-# has_count NAME PID N: NAME's report counts N conversions (at least N with ">=" as 4th arg).
-has_count() {
-    local n; n=$(report_count "$1" "$2") && [ -n "$n" ] && [ "$n" "${4:--eq}" "$3" ]
-}
+# has_count NAME PID N: NAME's report counts N conversions.
+has_count() { local n; n=$(report_count "$1" "$2") && [ -n "$n" ] && [ "$n" -eq "$3" ]; }
+
+# has_at_least NAME PID N: NAME's report counts N conversions or more.
+has_at_least() { local n; n=$(report_count "$1" "$2") && [ -n "$n" ] && [ "$n" -ge "$3" ]; }
 
 # conv NAME PID ID: prints "STATUS REASON INITIAL_STATUS FLAG" of one conversion on NAME.
 conv() {
@@ -286,7 +287,7 @@ t_kill() {
     local flood=$! pid_a; pid_a=$(node_pid a)
     _pids+=("$flood")
     # Kill once the flood is well under way (about a second in), not before it began.
-    wait_for 20 has_count a "$PID_K" 2000 -ge
+    wait_for 20 has_at_least a "$PID_K" 2000
     sleep 0.3
     kill -9 "$pid_a"
     wait "$pid_a" 2>/dev/null
