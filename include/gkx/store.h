@@ -132,6 +132,26 @@ GKX_NODISCARD int gkx_store_append (gkx_store_t *self, const gkx_identity_t *ide
 GKX_NODISCARD int gkx_store_ingest (gkx_store_t *self, const uint8_t *bytes, size_t len,
                                     const uint8_t *peer, int *result_p, char *errbuf);
 
+/* One entry of gkx_store_ingest_batch. */
+typedef struct {
+    const uint8_t *bytes;           /* in: the encoded entry */
+    size_t len;
+    int rc;                         /* out: as gkx_store_ingest returns for it */
+    int result;                     /* out: a gkx_ingest_result_t when rc is GKX_OK */
+    char errbuf[GKX_ERRBUF_BYTES];  /* out: why it was refused */
+    gkx_entry_t *entry;             /* out: the decoded entry (the caller's), or NULL when
+                                       it did not decode or verify */
+} gkx_store_ingest_item_t;
+
+/* Ingests entries received together, in order, as gkx_store_ingest would
+   one by one, but in one write transaction: one durable commit for all.
+   Each entry runs in a nested transaction, so a refused one changes
+   nothing (but its evidence) and the others still go in; signatures are
+   verified before the transaction. Returns GKX_OK when it committed (each
+   item's rc says what became of it), else a store error for all. */
+GKX_NODISCARD int gkx_store_ingest_batch (gkx_store_t *self, gkx_store_ingest_item_t *items,
+                                          size_t count, const uint8_t *peer, char *errbuf);
+
 /* Reads a partnership. Returns GKX_OK or GKX_ENOTFOUND. */
 GKX_NODISCARD int gkx_store_partnership (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
                                          gkx_partnership_t *out);

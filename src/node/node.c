@@ -479,41 +479,53 @@ s_on_entries (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h, zmsg
     int resync = 0;
     int acknowledge = 0;
     int ledger = 0;
+    /* The message's entries go in with one durable commit. */
+    size_t count = zmsg_size (msg);
+    gkx_store_ingest_item_t *items = gkx_zalloc ((count ? count : 1) * sizeof *items);
+    size_t n = 0;
     for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg)) {
-        char errbuf[GKX_ERRBUF_BYTES] = "";
-        int result = 0;
-        int rc = gkx_store_ingest (self->store, zframe_data (frame), zframe_size (frame),
-                                   gkx_card_id (peer->card), &result, errbuf);
-        if (rc == GKX_OK && result == GKX_INGEST_APPENDED) {
+        items[n].bytes = zframe_data (frame);
+        items[n].len = zframe_size (frame);
+        n++;
+    }
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    if (gkx_store_ingest_batch (self->store, items, n, gkx_card_id (peer->card), errbuf)
+        != GKX_OK) {
+        s_log ("error", "peer %s: %zu entries not stored: %s",
+               s_short (gkx_card_id (peer->card), id), n, errbuf);
+    }
+    for (size_t i = 0; i < n; i++) {
+        gkx_store_ingest_item_t *item = &items[i];
+        gkx_entry_t *entry = item->entry;
+        int rc = item->rc;
+        if (rc == GKX_OK && item->result == GKX_INGEST_APPENDED && entry) {
             self->stats.ingested++;
-            gkx_entry_t *entry = NULL;
-            if (gkx_entry_decode (&entry, zframe_data (frame), zframe_size (frame), NULL) == GKX_OK) {
-                /* Acks are not acknowledged, or two nodes would ack forever. */
-                int theirs = memcmp (gkx_entry_author (entry), gkx_card_id (peer->card),
-                                     GKX_ID_BYTES) == 0;
-                acknowledge |= theirs && gkx_entry_kind (entry) != GKX_KIND_ACK;
-                ledger |= gkx_entry_kind (entry) == GKX_KIND_CONVERSION
-                          || gkx_entry_kind (entry) == GKX_KIND_CONVERSION_STATUS;
-                if (gkx_entry_kind (entry) == GKX_KIND_GENESIS) {
-                    char pid[13];
-                    s_log ("info", "new partnership %s shared by %s",
-                           s_short (gkx_entry_pid (entry), pid), gkx_card_name (peer->card));
-                }
-                gkx_entry_destroy (&entry);
+            /* Acks are not acknowledged, or two nodes would ack forever. */
+            int theirs = memcmp (gkx_entry_author (entry), gkx_card_id (peer->card),
+                                 GKX_ID_BYTES) == 0;
+            acknowledge |= theirs && gkx_entry_kind (entry) != GKX_KIND_ACK;
+            ledger |= gkx_entry_kind (entry) == GKX_KIND_CONVERSION
+                      || gkx_entry_kind (entry) == GKX_KIND_CONVERSION_STATUS;
+            if (gkx_entry_kind (entry) == GKX_KIND_GENESIS) {
+                char pid[13];
+                s_log ("info", "new partnership %s shared by %s",
+                       s_short (gkx_entry_pid (entry), pid), gkx_card_name (peer->card));
             }
         }
         else if (rc == GKX_OK) {
             self->stats.duplicates++;
         }
         else {
-            self->stats.refused[rc < GKX_ECODE_COUNT ? rc : 0]++;
+            self->stats.refused[rc > 0 && rc < GKX_ECODE_COUNT ? rc : 0]++;
             resync |= s_is_recoverable (rc);
             if (!s_is_recoverable (rc)) {
                 s_log ("warning", "peer %s: entry refused: %s: %s",
-                       s_short (gkx_card_id (peer->card), id), gkx_errname (rc), errbuf);
+                       s_short (gkx_card_id (peer->card), id), gkx_errname (rc), item->errbuf);
             }
         }
+        gkx_entry_destroy (&item->entry);
     }
+    gkx_free (items);
     if (ledger && self->webhook) {
         gkx_webhook_kick (self->webhook);
     }

@@ -2070,6 +2070,97 @@ gkx_store_ingest (gkx_store_t *self, const uint8_t *bytes, size_t len, const uin
     return rc;
 }
 
+/* Context of gkx_store_ingest_batch. */
+typedef struct {
+    gkx_store_ingest_item_t *items;
+    size_t count;
+    const uint8_t *peer;
+    int *checked;                   /* per item: the rc of the checks made outside */
+} s_batch_ctx_t;
+
+/* Transaction body of gkx_store_ingest_batch: each entry in its own nested
+   transaction, so a refused entry leaves no trace while the others share
+   the one durable commit. */
+static int
+s_ingest_batch_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    s_batch_ctx_t *ctx = arg;
+    for (size_t i = 0; i < ctx->count; i++) {
+        gkx_store_ingest_item_t *item = &ctx->items[i];
+        item->rc = ctx->checked[i];
+        item->result = 0;
+        if (item->rc != GKX_OK) {
+            continue;
+        }
+        MDB_txn *child = NULL;
+        int mrc = mdb_txn_begin (self->env, txn, 0, &child);
+        if (mrc != 0) {
+            return s_mdb_fail (errbuf, mrc, "beginning a nested transaction");
+        }
+        s_ingest_ctx_t one = {item->entry, ctx->peer, 0};
+        item->errbuf[0] = '\0';
+        int rc = s_ingest_txn (self, child, &one, item->errbuf);
+        if (rc == S_MAP_FULL) {
+            mdb_txn_abort (child);
+            return S_MAP_FULL;
+        }
+        if (rc == GKX_OK || s_commits_on_error (rc)) {
+            mrc = mdb_txn_commit (child);
+            if (mrc != 0) {
+                s_cache_clear (self);
+                return s_mdb_fail (errbuf, mrc, "committing a nested transaction");
+            }
+        }
+        else {
+            mdb_txn_abort (child);
+            /* Cached merge states may hold the refused entry's work. */
+            s_cache_clear (self);
+        }
+        item->rc = rc;
+        item->result = one.result;
+    }
+    return GKX_OK;
+}
+
+int
+gkx_store_ingest_batch (gkx_store_t *self, gkx_store_ingest_item_t *items, size_t count,
+                        const uint8_t *peer, char *errbuf)
+{
+    assert (self && (items || count == 0));
+    int *checked = gkx_zalloc ((count ? count : 1) * sizeof *checked);
+    for (size_t i = 0; i < count; i++) {
+        gkx_store_ingest_item_t *item = &items[i];
+        item->entry = NULL;
+        item->errbuf[0] = '\0';
+        int rc = gkx_entry_decode (&item->entry, item->bytes, item->len, item->errbuf);
+        if (rc == GKX_OK && peer && memcmp (peer, gkx_entry_author (item->entry), GKX_ID_BYTES) != 0
+            && memcmp (self->self_id, gkx_entry_author (item->entry), GKX_ID_BYTES) != 0) {
+            rc = gkx_fail (item->errbuf, GKX_ENOTMEMBER,
+                           "ingest: the entry's author is not the connection's peer");
+        }
+        if (rc == GKX_OK && gkx_entry_verify (item->entry) != GKX_OK) {
+            rc = gkx_fail (item->errbuf, GKX_ESIGNATURE,
+                           "ingest: the signature does not verify for the author");
+        }
+        if (rc != GKX_OK) {
+            gkx_entry_destroy (&item->entry);
+        }
+        checked[i] = rc;
+        item->rc = rc;
+    }
+    s_batch_ctx_t ctx = {items, count, peer, checked};
+    int rc = s_write (self, s_ingest_batch_txn, &ctx, errbuf);
+    if (rc != GKX_OK) {
+        for (size_t i = 0; i < count; i++) {
+            items[i].rc = rc;
+            items[i].result = 0;
+            snprintf (items[i].errbuf, sizeof items[i].errbuf, "%s", errbuf ? errbuf : "");
+        }
+    }
+    gkx_free (checked);
+    return rc;
+}
+
 int
 gkx_store_partnership (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
                        gkx_partnership_t *out)

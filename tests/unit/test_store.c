@@ -2651,6 +2651,58 @@ START_TEST (test_conversion_counts)
 }
 END_TEST
 
+/* A batch ingests in order with one commit; a refused entry (a gap, bad
+   bytes) changes nothing and the rest still go in. */
+START_TEST (test_ingest_batch)
+{
+    s_node_t a;
+    s_node_t b;
+    uint8_t pid[GKX_ID_BYTES];
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    gkx_entry_t *e[3];
+    for (int i = 0; i < 3; i++) {
+        e[i] = s_edit (&a, pid, 3000000 + (uint64_t) i);
+    }
+    static const uint8_t garbage[] = {0x93, 0x01, 0x02};
+    gkx_store_ingest_item_t items[5];
+    memset (items, 0, sizeof items);
+    const gkx_entry_t *order[4] = {e[0], e[2], e[1], e[2]};
+    for (int i = 0; i < 4; i++) {
+        items[i].bytes = gkx_entry_bytes (order[i], &items[i].len);
+    }
+    items[4].bytes = garbage;
+    items[4].len = sizeof garbage;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_int_eq (gkx_store_ingest_batch (b.store, items, 5, gkx_identity_id (a.identity),
+                                              errbuf), GKX_OK);
+    ck_assert_int_eq (items[0].rc, GKX_OK);
+    ck_assert_int_eq (items[0].result, GKX_INGEST_APPENDED);
+    ck_assert_int_eq (items[1].rc, GKX_EGAP);
+    ck_assert_int_eq (items[2].rc, GKX_OK);
+    ck_assert_int_eq (items[3].rc, GKX_OK);
+    ck_assert_int_eq (items[3].result, GKX_INGEST_APPENDED);
+    ck_assert_int_ne (items[4].rc, GKX_OK);
+    ck_assert_ptr_null (items[4].entry);
+    for (int i = 0; i < 5; i++) {
+        gkx_entry_destroy (&items[i].entry);
+    }
+    s_assert_same_head (&a, &b, pid, GKX_ROLE_ADVERTISER);
+    uint8_t da[GKX_OFFER_DIGEST_BYTES];
+    uint8_t db[GKX_OFFER_DIGEST_BYTES];
+    ck_assert_int_eq (gkx_store_digest (a.store, pid, da), GKX_OK);
+    ck_assert_int_eq (gkx_store_digest (b.store, pid, db), GKX_OK);
+    ck_assert_mem_eq (da, db, sizeof da);
+    for (int i = 0; i < 3; i++) {
+        gkx_entry_destroy (&e[i]);
+    }
+    gkx_entry_destroy (&genesis);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -2691,6 +2743,7 @@ main (void)
     tcase_add_test (tc, test_convert_cap_and_status);
     tcase_add_test (tc, test_conversion_verified_by_publisher);
     tcase_add_test (tc, test_deliveries_queued);
+    tcase_add_test (tc, test_ingest_batch);
     tcase_add_test (tc, test_conversion_counts);
     tcase_add_test (tc, test_notices_queued);
     tcase_add_test (tc, test_notice_of_frozen_partnership);
