@@ -52,8 +52,10 @@ typedef int (gkx_node_fn) (gkx_node_t *node, void *arg);
 
 /* Runs fn (node, arg) on the loop thread and returns its result; the
    caller's thread waits as long as the loop takes. Safe from any thread
-   (on the loop's own it simply calls fn). Returns GKX_ESTORE if the loop is
-   not running or stops before it starts the call; fn then never runs. */
+   (on the loop's own it simply calls fn). A call made before gkx_node_run
+   starts the loop waits for it up to 5 seconds. Returns GKX_ESTORE if the
+   loop has ended, does not start in time, or stops before it starts the
+   call; fn then never runs. */
 int gkx_node_call (gkx_node_t *self, gkx_node_fn *fn, void *arg);
 
 /* The node's parts. The store may be used only on the loop thread (inside

@@ -40,6 +40,8 @@
 #define S_WINDOW 256
 /* How long after new counterparty entries an ack entry is written (ms). */
 #define S_ACK_DELAY_MS 500
+/* How long a call made before the loop starts waits for it. */
+#define S_START_WAIT_MS 5000
 /* Most postbacks committed in one store transaction. */
 #define S_CONVERT_BATCH_MAX 256
 /* Keepalive: heads are sent to a peer not written to for this long (ms). */
@@ -131,7 +133,8 @@ struct gkx_node {
     s_peer_t *peers;
     size_t peer_count;
     pthread_t loop_thread;
-    int running;
+    int running;                /* the loop runs calls */
+    int stopped;                /* the loop ran and ended: calls are refused */
     volatile sig_atomic_t stop_requested;
     s_stats_t stats;
     uint64_t started_ms;
@@ -1003,6 +1006,7 @@ gkx_node_run (gkx_node_t *self)
     zloop_start (self->loop);
     pthread_mutex_lock (&self->calls_lock);
     self->running = 0;
+    self->stopped = 1;
     for (s_call_t *call = self->calls_head; call; call = call->next) {
         pthread_cond_signal (&call->cond);
     }
@@ -1055,7 +1059,7 @@ gkx_node_call (gkx_node_t *self, gkx_node_fn *fn, void *arg)
     }
     s_call_t call = {fn, arg, GKX_ESTORE, 0, PTHREAD_COND_INITIALIZER, NULL};
     pthread_mutex_lock (&self->calls_lock);
-    if (!self->running) {
+    if (self->stopped) {
         pthread_mutex_unlock (&self->calls_lock);
         return GKX_ESTORE;
     }
@@ -1071,8 +1075,27 @@ gkx_node_call (gkx_node_t *self, gkx_node_fn *fn, void *arg)
     ssize_t wrote = write (self->wake[1], "c", 1);
     (void) wrote;
     pthread_mutex_lock (&self->calls_lock);
-    while (!call.done && self->running) {
-        pthread_cond_wait (&call.cond, &self->calls_lock);
+    /* A call made while the node starts (its API and postback servers
+       listen before the loop runs) waits for the loop a while rather than
+       being refused; one made after the loop ended is refused. */
+    uint64_t waited_ms = 0;
+    while (!call.done && !self->stopped) {
+        if (self->running) {
+            pthread_cond_wait (&call.cond, &self->calls_lock);
+            continue;
+        }
+        if (waited_ms >= S_START_WAIT_MS) {
+            break;
+        }
+        struct timespec until;
+        clock_gettime (CLOCK_REALTIME, &until);
+        until.tv_nsec += 100 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait (&call.cond, &self->calls_lock, &until);
+        waited_ms += 100;
     }
     if (!call.done) {
         /* The loop stopped before reaching the call: take it off the queue. */
