@@ -195,30 +195,46 @@ s_host_port_problem (const char *value)
     return NULL;
 }
 
+/* Returns NULL when value starts with one of the two schemes ("http://"),
+   then a host, all in printable ASCII without spaces; else what is wrong,
+   with the messages given for a missing scheme and for other bytes. */
+static const char *
+s_url_start_problem (const char *value, const char *const schemes[2], const char *no_scheme,
+                     const char *not_printable)
+{
+    size_t scheme = 0;
+    for (size_t i = 0; i < 2; i++) {
+        if (strncmp (value, schemes[i], strlen (schemes[i])) == 0) {
+            scheme = strlen (schemes[i]);
+        }
+    }
+    if (scheme == 0) {
+        return no_scheme;
+    }
+    for (const char *p = value; *p; p++) {
+        unsigned char c = (unsigned char) *p;
+        if (c <= 0x20 || c >= 0x7f) {
+            return not_printable;
+        }
+    }
+    if (strcspn (value + scheme, "/?#") == 0) {
+        return "has no host after the scheme";
+    }
+    return NULL;
+}
+
 /* Returns NULL when value is an http:// or https:// URL with a host, of
    printable ASCII without spaces, and (when bare) without a query; never a
    fragment. Else what is wrong. */
 static const char *
 s_url_problem (const char *value, int bare)
 {
-    static const char *const schemes[] = {"http://", "https://"};
-    size_t scheme = 0;
-    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
-        if (strncmp (value, schemes[i], strlen (schemes[i])) == 0) {
-            scheme = strlen (schemes[i]);
-        }
-    }
-    if (scheme == 0) {
-        return "must start with http:// or https://";
-    }
-    for (const char *p = value; *p; p++) {
-        unsigned char c = (unsigned char) *p;
-        if (c <= 0x20 || c >= 0x7f) {
-            return "must be printable ASCII without spaces (%-escape the rest)";
-        }
-    }
-    if (strcspn (value + scheme, "/?#") == 0) {
-        return "has no host after the scheme";
+    static const char *const schemes[2] = {"http://", "https://"};
+    const char *problem = s_url_start_problem (
+        value, schemes, "must start with http:// or https://",
+        "must be printable ASCII without spaces (%-escape the rest)");
+    if (problem) {
+        return problem;
     }
     if (strchr (value, '#')) {
         return "must not have a #fragment";
@@ -266,24 +282,12 @@ s_secret_problem (const char *value)
 static const char *
 s_smtp_url_problem (const char *value)
 {
-    static const char *const schemes[] = {"smtp://", "smtps://"};
-    size_t scheme = 0;
-    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
-        if (strncmp (value, schemes[i], strlen (schemes[i])) == 0) {
-            scheme = strlen (schemes[i]);
-        }
-    }
-    if (scheme == 0) {
-        return "must start with smtp:// or smtps://";
-    }
-    for (const char *p = value; *p; p++) {
-        unsigned char c = (unsigned char) *p;
-        if (c <= 0x20 || c >= 0x7f) {
-            return "must be printable ASCII without spaces";
-        }
-    }
-    if (strcspn (value + scheme, "/?#") == 0) {
-        return "has no host after the scheme";
+    static const char *const schemes[2] = {"smtp://", "smtps://"};
+    const char *problem = s_url_start_problem (value, schemes,
+                                               "must start with smtp:// or smtps://",
+                                               "must be printable ASCII without spaces");
+    if (problem) {
+        return problem;
     }
     if (strpbrk (value, "?#")) {
         return "must not have a ?query or #fragment";
