@@ -163,27 +163,45 @@ gkx_codec_key_compare (const char *a, size_t a_len, const char *b, size_t b_len)
     return (a_len > b_len) - (a_len < b_len);
 }
 
-/* Appends "[i]" or ".key" to a path for messages, truncating safely. */
-static void
-s_path_child (char *out, size_t out_len, const char *path, const char *key,
-              size_t key_len, long index)
+/* Where a value sits, as a chain of stack frames: the path text ("entry.body[3].name") is only
+   built when a check fails, since formatting it for every value cost more than the check itself. */
+typedef struct s_where {
+    const struct s_where *parent;
+    const char *root;       /* the caller's path; set in the outermost frame only */
+    const char *key;        /* map key, or NULL for an array index */
+    size_t key_len;
+    uint32_t index;
+} s_where_t;
+
+/* Writes the path of `where` to out (at most out_len bytes with the NUL), truncating safely. */
+static size_t
+s_path (const s_where_t *where, char *out, size_t out_len)
 {
-    if (key) {
-        int klen = key_len > 64 ? 64 : (int) key_len;
-        snprintf (out, out_len, "%s.%.*s", path, klen, key);
+    size_t used = where->parent ? s_path (where->parent, out, out_len) : 0;
+    size_t room = out_len > used ? out_len - used : 0;
+    int n;
+    if (!where->parent) {
+        n = snprintf (out, out_len, "%s", where->root);
+    }
+    else if (where->key) {
+        int klen = where->key_len > 64 ? 64 : (int) where->key_len;
+        n = snprintf (out + used, room, ".%.*s", klen, where->key);
     }
     else {
-        snprintf (out, out_len, "%s[%ld]", path, index);
+        n = snprintf (out + used, room, "[%u]", where->index);
     }
+    size_t end = used + (n > 0 ? (size_t) n : 0);
+    return end < out_len ? end : (out_len ? out_len - 1 : 0);
 }
 
 /* Checks one value at a nesting depth; see gkx_codec_check. */
 static int
-s_check (const msgpack_object *obj, const char *path, int depth, char *errbuf)
+s_check (const msgpack_object *obj, const s_where_t *where, int depth, char *errbuf)
 {
-    char child[GKX_ERRBUF_BYTES];
+    char path[GKX_ERRBUF_BYTES];
+#define S_PATH (s_path (where, path, sizeof path), path)
     if (depth > GKX_CODEC_MAX_DEPTH) {
-        return gkx_fail (errbuf, GKX_ETOOBIG, "%s: nested deeper than %d levels", path,
+        return gkx_fail (errbuf, GKX_ETOOBIG, "%s: nested deeper than %d levels", S_PATH,
                          GKX_CODEC_MAX_DEPTH);
     }
     switch (obj->type) {
@@ -194,30 +212,30 @@ s_check (const msgpack_object *obj, const char *path, int depth, char *errbuf)
             return GKX_OK;
         case MSGPACK_OBJECT_FLOAT32:
         case MSGPACK_OBJECT_FLOAT64:
-            return gkx_fail (errbuf, GKX_EFLOAT, "%s: floats are not allowed in signed data", path);
+            return gkx_fail (errbuf, GKX_EFLOAT, "%s: floats are not allowed in signed data", S_PATH);
         case MSGPACK_OBJECT_STR:
             if (obj->via.str.size > GKX_CODEC_MAX_STRING_BYTES) {
                 return gkx_fail (errbuf, GKX_ETOOBIG, "%s: string of %u bytes exceeds %d",
-                                 path, obj->via.str.size, GKX_CODEC_MAX_STRING_BYTES);
+                                 S_PATH, obj->via.str.size, GKX_CODEC_MAX_STRING_BYTES);
             }
             if (!gkx_codec_is_utf8 (obj->via.str.ptr, obj->via.str.size)) {
-                return gkx_fail (errbuf, GKX_EUTF8, "%s: string is not valid UTF-8", path);
+                return gkx_fail (errbuf, GKX_EUTF8, "%s: string is not valid UTF-8", S_PATH);
             }
             return GKX_OK;
         case MSGPACK_OBJECT_BIN:
             if (obj->via.bin.size > GKX_CODEC_MAX_STRING_BYTES) {
                 return gkx_fail (errbuf, GKX_ETOOBIG, "%s: bin of %u bytes exceeds %d",
-                                 path, obj->via.bin.size, GKX_CODEC_MAX_STRING_BYTES);
+                                 S_PATH, obj->via.bin.size, GKX_CODEC_MAX_STRING_BYTES);
             }
             return GKX_OK;
         case MSGPACK_OBJECT_ARRAY:
             if (obj->via.array.size > GKX_CODEC_MAX_ITEMS) {
                 return gkx_fail (errbuf, GKX_ETOOBIG, "%s: array of %u elements exceeds %d",
-                                 path, obj->via.array.size, GKX_CODEC_MAX_ITEMS);
+                                 S_PATH, obj->via.array.size, GKX_CODEC_MAX_ITEMS);
             }
             for (uint32_t i = 0; i < obj->via.array.size; i++) {
-                s_path_child (child, sizeof child, path, NULL, 0, (long) i);
-                int rc = s_check (&obj->via.array.ptr[i], child, depth + 1, errbuf);
+                s_where_t child = {where, NULL, NULL, 0, i};
+                int rc = s_check (&obj->via.array.ptr[i], &child, depth + 1, errbuf);
                 if (rc != GKX_OK) {
                     return rc;
                 }
@@ -226,17 +244,17 @@ s_check (const msgpack_object *obj, const char *path, int depth, char *errbuf)
         case MSGPACK_OBJECT_MAP:
             if (obj->via.map.size > GKX_CODEC_MAX_ITEMS) {
                 return gkx_fail (errbuf, GKX_ETOOBIG, "%s: map of %u entries exceeds %d",
-                                 path, obj->via.map.size, GKX_CODEC_MAX_ITEMS);
+                                 S_PATH, obj->via.map.size, GKX_CODEC_MAX_ITEMS);
             }
             for (uint32_t i = 0; i < obj->via.map.size; i++) {
                 const msgpack_object_kv *kv = &obj->via.map.ptr[i];
                 if (kv->key.type != MSGPACK_OBJECT_STR) {
-                    return gkx_fail (errbuf, GKX_EMAPKEY, "%s: map key %u is not a string", path, i);
+                    return gkx_fail (errbuf, GKX_EMAPKEY, "%s: map key %u is not a string", S_PATH, i);
                 }
                 const char *key = kv->key.via.str.ptr;
                 size_t key_len = kv->key.via.str.size;
                 if (!gkx_codec_is_utf8 (key, key_len)) {
-                    return gkx_fail (errbuf, GKX_EUTF8, "%s: map key %u is not valid UTF-8", path, i);
+                    return gkx_fail (errbuf, GKX_EUTF8, "%s: map key %u is not valid UTF-8", S_PATH, i);
                 }
                 if (i > 0) {
                     const msgpack_object *prev = &obj->via.map.ptr[i - 1].key;
@@ -244,26 +262,28 @@ s_check (const msgpack_object *obj, const char *path, int depth, char *errbuf)
                                                      key, key_len);
                     if (cmp >= 0) {
                         return gkx_fail (errbuf, GKX_EMAPKEY, "%s: map key \"%.*s\" is %s",
-                                         path, (int) (key_len > 64 ? 64 : key_len), key,
+                                         S_PATH, (int) (key_len > 64 ? 64 : key_len), key,
                                          cmp == 0 ? "duplicated" : "out of sorted order");
                     }
                 }
-                s_path_child (child, sizeof child, path, key, key_len, 0);
-                int rc = s_check (&kv->val, child, depth + 1, errbuf);
+                s_where_t child = {where, NULL, key, key_len, 0};
+                int rc = s_check (&kv->val, &child, depth + 1, errbuf);
                 if (rc != GKX_OK) {
                     return rc;
                 }
             }
             return GKX_OK;
         default:
-            return gkx_fail (errbuf, GKX_ETYPE, "%s: ext types are not allowed", path);
+            return gkx_fail (errbuf, GKX_ETYPE, "%s: ext types are not allowed", S_PATH);
     }
+#undef S_PATH
 }
 
 int
 gkx_codec_check (const msgpack_object *obj, const char *path, char *errbuf)
 {
-    return s_check (obj, path, 0, errbuf);
+    s_where_t root = {NULL, path, NULL, 0, 0};
+    return s_check (obj, &root, 0, errbuf);
 }
 
 int
