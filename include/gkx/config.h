@@ -51,6 +51,8 @@ typedef struct {
     char *name;                 /* display name */
     char *email;                /* contact address, "" when none */
     char *listen;               /* replication endpoint tcp://host:port */
+    char *advertise;            /* the endpoint partners connect to, written into the
+                                   card: [node] advertise, or listen when not given */
     char *api_listen;           /* tenant API host:port */
     int accept_any;             /* publisher: 1 accepts partnerships from any
                                    advertiser, 0 (default) only from listed peers */
@@ -100,6 +102,7 @@ typedef struct {
     const char *listen;         /* NULL for the default */
     const char *api_listen;     /* NULL for the default */
     const char *postback_listen; /* advertiser: host:port or "off"; NULL for the default */
+    const char *advertise;      /* NULL: partners use listen (the key stays commented) */
 } gkx_config_init_t;
 
 /* Default replication endpoint and API address. */
@@ -109,6 +112,11 @@ typedef struct {
    base_url ends with. */
 #define GKX_CONFIG_DEFAULT_POSTBACK "127.0.0.1:7702"
 #define GKX_CONFIG_POSTBACK_PATH "/postback"
+
+/* Returns NULL when value may be [node] advertise: tcp://host:port naming a
+   host partners can reach (not a wildcard such as 0.0.0.0 or *); else what is
+   wrong, as a phrase for "advertise: ...". */
+const char *gkx_config_advertise_problem (const char *value);
 
 /* Loads DIR/gkx.conf into *self_p (the caller's). Returns GKX_OK, GKX_EIO
    (unreadable) or GKX_ECONFIG with errbuf naming the line and key. */

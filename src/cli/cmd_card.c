@@ -34,7 +34,7 @@ s_card_matches (const gkx_card_t *card, const gkx_config_t *config,
                    GKX_CURVE_KEY_BYTES) == 0
         && gkx_card_role (card) == config->role
         && strcmp (gkx_card_name (card), config->name) == 0
-        && strcmp (gkx_card_endpoint (card), config->listen) == 0
+        && strcmp (gkx_card_endpoint (card), config->advertise) == 0
         && strcmp (gkx_card_email (card), config->email) == 0
         && json_array_size (verticals) == config->verticals_count
         && json_array_size (countries) == config->countries_count;
@@ -81,7 +81,7 @@ cli_card_current (const char *dir, const gkx_config_t *config, const gkx_identit
         return CLI_OK;
     }
     gkx_card_destroy (&card);
-    gkx_card_info_t info = {config->role, config->name, config->listen, config->email,
+    gkx_card_info_t info = {config->role, config->name, config->advertise, config->email,
                             (const char **) config->verticals, config->verticals_count,
                             (const char **) config->countries, config->countries_count,
                             cli_now_ms ()};

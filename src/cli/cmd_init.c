@@ -30,7 +30,8 @@ s_usage (FILE *out)
     fprintf (out,
              "usage: gkx init --dir DIR --role advertiser|publisher --name NAME\n"
              "                [--listen tcp://HOST:PORT] [--api HOST:PORT] [--email ADDRESS]\n"
-             "                [--postback HOST:PORT|off]  (advertiser: the MMPs' postback endpoint)\n\n"
+             "                [--postback HOST:PORT|off]  (advertiser: the MMPs' postback endpoint)\n"
+             "                [--advertise tcp://HOST:PORT]  (partners' address for --listen)\n\n"
              "Creates a node directory: secret keys (mode 0600), gkx.conf with every key\n"
              "commented, the tenant API token in api.token (mode 0600), the signed tenant\n"
              "card and an empty store. Refuses to overwrite an existing node.\n");
@@ -85,9 +86,10 @@ cli_init (int argc, char **argv, const char *dir)
         {"role", required_argument, NULL, 'r'}, {"name", required_argument, NULL, 'n'},
         {"listen", required_argument, NULL, 'l'}, {"api", required_argument, NULL, 'a'},
         {"email", required_argument, NULL, 'e'}, {"postback", required_argument, NULL, 'p'},
+        {"advertise", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    gkx_config_init_t init = {0, NULL, NULL, NULL, NULL, NULL};
+    gkx_config_init_t init = {0, NULL, NULL, NULL, NULL, NULL, NULL};
     const char *role = NULL;
     int opt;
     optind = 0;
@@ -99,6 +101,7 @@ cli_init (int argc, char **argv, const char *dir)
             case 'a': init.api_listen = optarg; break;
             case 'e': init.email = optarg; break;
             case 'p': init.postback_listen = optarg; break;
+            case 'A': init.advertise = optarg; break;
             case 'h': s_usage (stdout); return CLI_OK;
             default:
                 fprintf (stderr, "gkx init: %s '%s'\n\n",
@@ -136,6 +139,11 @@ cli_init (int argc, char **argv, const char *dir)
         fprintf (stderr, "gkx init: --postback must be HOST:PORT or off, not '%s'\n", postback);
         return CLI_USAGE;
     }
+    if (init.advertise && gkx_config_advertise_problem (init.advertise)) {
+        fprintf (stderr, "gkx init: --advertise '%s': %s\n", init.advertise,
+                 gkx_config_advertise_problem (init.advertise));
+        return CLI_USAGE;
+    }
     if (postback && strcmp (postback, api) == 0) {
         fprintf (stderr, "gkx init: --postback must differ from --api (%s)\n", api);
         return CLI_USAGE;
@@ -145,7 +153,9 @@ cli_init (int argc, char **argv, const char *dir)
     char errbuf[GKX_ERRBUF_BYTES];
     gkx_identity_t *identity = gkx_identity_new ();
     gkx_card_t *card = NULL;
-    gkx_card_info_t probe = {init.role, init.name, init.listen ? init.listen : GKX_CONFIG_DEFAULT_LISTEN,
+    gkx_card_info_t probe = {init.role, init.name,
+                             init.advertise ? init.advertise
+                             : init.listen ? init.listen : GKX_CONFIG_DEFAULT_LISTEN,
                              init.email ? init.email : "", NULL, 0, NULL, 0, 0};
     if (gkx_card_issue (&card, identity, &probe, errbuf) != GKX_OK) {
         gkx_identity_destroy (&identity);

@@ -439,6 +439,23 @@ s_publish_to_add (gkx_config_t *c, const char *value, char *problem)
     return GKX_OK;
 }
 
+const char *
+gkx_config_advertise_problem (const char *value)
+{
+    static const char *const wildcards[] = {"*", "0.0.0.0", "::", "[::]"};
+    if (gkx_dirmsg_endpoint_check (value, NULL) != GKX_OK) {
+        return "must be tcp://host:port";
+    }
+    const char *host = value + strlen ("tcp://");
+    size_t len = (size_t) (strrchr (value, ':') - host);
+    for (size_t i = 0; i < sizeof wildcards / sizeof wildcards[0]; i++) {
+        if (strlen (wildcards[i]) == len && strncmp (host, wildcards[i], len) == 0) {
+            return "must name a host partners can reach, not one that binds every interface";
+        }
+    }
+    return NULL;
+}
+
 /* inih handler: one key at a time. */
 static int
 s_handler (void *user, const char *section, const char *name, const char *value)
@@ -463,6 +480,11 @@ s_handler (void *user, const char *section, const char *name, const char *value)
         s_set (&c->listen, value);
         rc = strncmp (value, "tcp://", 6) == 0 ? GKX_OK : GKX_ECONFIG;
         problem = "listen must be tcp://host:port";
+    }
+    else if (strcmp (section, "node") == 0 && strcmp (name, "advertise") == 0) {
+        s_set (&c->advertise, value);
+        problem = gkx_config_advertise_problem (value);
+        rc = problem ? GKX_ECONFIG : GKX_OK;
     }
     else if (strcmp (section, "node") == 0 && strcmp (name, "verticals") == 0) {
         rc = s_split (c->verticals, &c->verticals_count, value);
@@ -634,6 +656,9 @@ s_finish (gkx_config_t *c, const s_parse_t *parse, char *errbuf)
     if (rc != GKX_OK) {
         return rc;
     }
+    if (!c->advertise) {
+        c->advertise = gkx_strdup (c->listen);
+    }
     if (c->role == GKX_ROLE_ADVERTISER) {
         if (c->postback_listen && strcmp (c->postback_listen, c->api_listen) == 0) {
             return gkx_fail (errbuf, GKX_ECONFIG,
@@ -740,6 +765,7 @@ gkx_config_destroy (gkx_config_t **self_p)
     gkx_free (c->name);
     gkx_free (c->email);
     gkx_free (c->listen);
+    gkx_free (c->advertise);
     gkx_free (c->api_listen);
     gkx_free (c->directory_listen);
     for (size_t i = 0; i < c->directory_publish_to_count; i++) {
@@ -794,8 +820,11 @@ gkx_config_write (const char *dir, const gkx_config_init_t *init, char *errbuf)
              "name = %s\n"
              "# Contact address printed on the tenant card; may be empty.\n"
              "email = %s\n"
-             "# Replication endpoint (ZeroMQ ROUTER with CURVE), as partners reach it.\n"
+             "# Where the replication endpoint (ZeroMQ ROUTER with CURVE) binds.\n"
              "listen = %s\n"
+             "# The endpoint partners connect to, written into the card; listen when not\n"
+             "# given. Set it behind NAT or a proxy, or when listen binds 0.0.0.0.\n"
+             "%sadvertise = %s\n"
              "# Publishers: which advertisers may open partnerships with this node:\n"
              "# listed (only peers added with 'gkx peer add') or any.\n"
              "accept = listed\n"
@@ -809,6 +838,8 @@ gkx_config_write (const char *dir, const gkx_config_init_t *init, char *errbuf)
              "listen = %s\n",
              gkx_role_name (init->role), init->name, init->email ? init->email : "",
              init->listen ? init->listen : GKX_CONFIG_DEFAULT_LISTEN,
+             init->advertise ? "" : "# ",
+             init->advertise ? init->advertise : "tcp://node.example.com:7700",
              init->api_listen ? init->api_listen : GKX_CONFIG_DEFAULT_API);
     fprintf (file,
              "\n"

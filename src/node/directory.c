@@ -1013,7 +1013,7 @@ gkx_directory_publish (gkx_directory_t *self, char *errbuf)
     if (self->listing && now <= gkx_card_timestamp (self->listing)) {
         now = gkx_card_timestamp (self->listing) + 1;
     }
-    gkx_card_info_t info = {c->role, c->name, c->listen, c->email,
+    gkx_card_info_t info = {c->role, c->name, c->advertise, c->email,
                             (const char **) c->verticals, c->verticals_count,
                             (const char **) c->countries, c->countries_count, now};
     gkx_card_t *card = NULL;

@@ -943,7 +943,7 @@ gkx_node_open (gkx_node_t **self_p, const char *dir, char *errbuf)
     }
     if (rc == GKX_OK) {
         const gkx_config_t *c = self->config;
-        gkx_card_info_t info = {c->role, c->name, c->listen, c->email,
+        gkx_card_info_t info = {c->role, c->name, c->advertise, c->email,
                                 (const char **) c->verticals, c->verticals_count,
                                 (const char **) c->countries, c->countries_count, s_now_ms ()};
         rc = gkx_card_issue (&self->card, self->identity, &info, errbuf);

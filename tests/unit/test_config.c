@@ -416,7 +416,7 @@ START_TEST (test_written_files_load_for_both_roles)
 {
     s_dir_t d;
     s_dir_make (&d);
-    gkx_config_init_t init = {GKX_ROLE_ADVERTISER, "Acme", "ops@acme.test", NULL, NULL, NULL};
+    gkx_config_init_t init = {GKX_ROLE_ADVERTISER, "Acme", "ops@acme.test", NULL, NULL, NULL, NULL};
     char errbuf[GKX_ERRBUF_BYTES] = "";
     ck_assert_int_eq (gkx_config_write (d.dir, &init, errbuf), GKX_OK);
     char *text = s_slurp (d.conf);
@@ -434,7 +434,7 @@ START_TEST (test_written_files_load_for_both_roles)
     gkx_config_destroy (&config);
     ck_assert_int_eq (gkx_config_write (d.dir, &init, errbuf), GKX_EEXIST);
     unlink (d.conf);
-    gkx_config_init_t pub = {GKX_ROLE_PUBLISHER, "Pub", NULL, NULL, NULL, NULL};
+    gkx_config_init_t pub = {GKX_ROLE_PUBLISHER, "Pub", NULL, NULL, NULL, NULL, NULL};
     ck_assert_int_eq (gkx_config_write (d.dir, &pub, errbuf), GKX_OK);
     text = s_slurp (d.conf);
     ck_assert_ptr_nonnull (strstr (text, "\n# [webhook]\n# url = "));
@@ -644,7 +644,7 @@ START_TEST (test_written_file_has_directory)
 {
     s_dir_t d;
     s_dir_make (&d);
-    gkx_config_init_t init = {GKX_ROLE_PUBLISHER, "Pub", NULL, NULL, NULL, NULL};
+    gkx_config_init_t init = {GKX_ROLE_PUBLISHER, "Pub", NULL, NULL, NULL, NULL, NULL};
     char errbuf[GKX_ERRBUF_BYTES] = "";
     ck_assert_int_eq (gkx_config_write (d.dir, &init, errbuf), GKX_OK);
     char *text = s_slurp (d.conf);
@@ -656,6 +656,78 @@ START_TEST (test_written_file_has_directory)
     ck_assert_int_eq (gkx_config_load (&config, d.dir, errbuf), GKX_OK);
     ck_assert_int_eq (config->directory_serve, 0);
     gkx_config_destroy (&config);
+    s_dir_remove (&d);
+}
+END_TEST
+
+/* [node] advertise: the card's endpoint; listen when not given (the default
+   listen, or the one in the file); gkx init writes it, or leaves it
+   commented. */
+START_TEST (test_advertise)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    gkx_config_t *config = s_load_ok (&d, PUBLISHER);
+    ck_assert_str_eq (config->advertise, GKX_CONFIG_DEFAULT_LISTEN);
+    gkx_config_destroy (&config);
+    config = s_load_ok (&d, PUBLISHER "listen = tcp://0.0.0.0:7800\n");
+    ck_assert_str_eq (config->listen, "tcp://0.0.0.0:7800");
+    ck_assert_str_eq (config->advertise, "tcp://0.0.0.0:7800");
+    gkx_config_destroy (&config);
+    config = s_load_ok (&d, PUBLISHER "listen = tcp://0.0.0.0:7800\n"
+                                      "advertise = tcp://node.example.com:17800\n");
+    ck_assert_str_eq (config->listen, "tcp://0.0.0.0:7800");
+    ck_assert_str_eq (config->advertise, "tcp://node.example.com:17800");
+    gkx_config_destroy (&config);
+    unlink (d.conf);
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    gkx_config_init_t init = {GKX_ROLE_PUBLISHER, "Pub", NULL, "tcp://127.0.0.1:7800", NULL, NULL,
+                              "tcp://127.0.0.1:17800"};
+    ck_assert_int_eq (gkx_config_write (d.dir, &init, errbuf), GKX_OK);
+    char *text = s_slurp (d.conf);
+    ck_assert_ptr_nonnull (strstr (text, "\nlisten = tcp://127.0.0.1:7800\n"));
+    ck_assert_ptr_nonnull (strstr (text, "\nadvertise = tcp://127.0.0.1:17800\n"));
+    free (text);
+    ck_assert_int_eq (gkx_config_load (&config, d.dir, errbuf), GKX_OK);
+    ck_assert_str_eq (config->advertise, "tcp://127.0.0.1:17800");
+    gkx_config_destroy (&config);
+    unlink (d.conf);
+    init.advertise = NULL;
+    ck_assert_int_eq (gkx_config_write (d.dir, &init, errbuf), GKX_OK);
+    text = s_slurp (d.conf);
+    ck_assert_ptr_nonnull (strstr (text, "\n# advertise = tcp://"));
+    free (text);
+    ck_assert_int_eq (gkx_config_load (&config, d.dir, errbuf), GKX_OK);
+    ck_assert_str_eq (config->advertise, "tcp://127.0.0.1:7800");
+    gkx_config_destroy (&config);
+    s_dir_remove (&d);
+}
+END_TEST
+
+/* A bad advertise names the key and what is wrong; nothing is loaded. */
+START_TEST (test_bad_advertise_is_refused)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    static const char *const bad[] = {"127.0.0.1:7700", "tcp://127.0.0.1", "tcp://:7700",
+                                      "tcp://127.0.0.1:0", "tcp://127.0.0.1:65536",
+                                      "tcp://host name:7700", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        snprintf (text, sizeof text, PUBLISHER "advertise = %s\n", bad[i]);
+        s_load_refused (&d, text, 4, "[node] advertise: must be tcp://host:port");
+    }
+    static const char *const wildcard[] = {"tcp://0.0.0.0:7700", "tcp://*:7700", "tcp://[::]:7700",
+                                           "tcp://:::7700"};
+    for (size_t i = 0; i < sizeof wildcard / sizeof wildcard[0]; i++) {
+        char text[256];
+        snprintf (text, sizeof text, PUBLISHER "advertise = %s\n", wildcard[i]);
+        s_load_refused (&d, text, 4,
+                        "[node] advertise: must name a host partners can reach, not one that "
+                        "binds every interface");
+    }
+    ck_assert_ptr_null (gkx_config_advertise_problem ("tcp://[::1]:7700"));
+    ck_assert_ptr_null (gkx_config_advertise_problem ("tcp://10.0.0.7:7700"));
     s_dir_remove (&d);
 }
 END_TEST
@@ -745,7 +817,7 @@ START_TEST (test_written_file_has_notify)
     for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
         s_dir_t d;
         s_dir_make (&d);
-        gkx_config_init_t init = {roles[i], "N", "ops@n.example", NULL, NULL, "off"};
+        gkx_config_init_t init = {roles[i], "N", "ops@n.example", NULL, NULL, "off", NULL};
         char errbuf[GKX_ERRBUF_BYTES] = "";
         ck_assert_int_eq (gkx_config_write (d.dir, &init, errbuf), GKX_OK);
         char *text = s_slurp (d.conf);
@@ -808,6 +880,8 @@ main (void)
     tcase_add_test (tc, test_directory_keys);
     tcase_add_test (tc, test_bad_directory_is_refused);
     tcase_add_test (tc, test_written_file_has_directory);
+    tcase_add_test (tc, test_advertise);
+    tcase_add_test (tc, test_bad_advertise_is_refused);
     tcase_add_test (tc, test_written_files_load_for_both_roles);
     tcase_add_test (tc, test_postback_token_is_made_once_and_read_back);
     tcase_add_test (tc, test_postback_token_file_is_checked);
