@@ -112,6 +112,12 @@ int gkx_offer_is_equal (const gkx_offer_t *self, const gkx_offer_t *other);
 int64_t gkx_offer_payout (const gkx_offer_t *self, const char *event,
                           const char *country, const char *platform);
 
+/* Returns the internal value of a scalar field named by its path
+   ("caps.daily", "payout.currency"): a string, an integer (micro-units,
+   Unix seconds, counts) or null, borrowed from the offer; NULL when path
+   names no scalar field. The JSON form converts these for people. */
+const json_t *gkx_offer_value (const gkx_offer_t *self, const char *path);
+
 /* Applies operation index of ops to the offer, enforcing the rules that
    depend on the whole offer (element limits, schedule order, revshare
    percentages). On GKX_OK the offer has changed; on GKX_EINVAL (errbuf says

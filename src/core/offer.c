@@ -1877,6 +1877,19 @@ s_rule_has (const json_t *cond, const char *text)
     return false;
 }
 
+const json_t *
+gkx_offer_value (const gkx_offer_t *self, const char *path)
+{
+    assert (self && path);
+    const s_field_t *f = s_field_find (path);
+    if (!f) {
+        return NULL;
+    }
+    const json_t *value = s_field_get (self->tree, f);
+    return value && (json_is_string (value) || json_is_integer (value) || json_is_null (value))
+               ? value : NULL;
+}
+
 int64_t
 gkx_offer_payout (const gkx_offer_t *self, const char *event, const char *country,
                   const char *platform)
