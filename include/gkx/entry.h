@@ -77,6 +77,19 @@ GKX_NODISCARD int gkx_entry_decode (gkx_entry_t **self_p, const uint8_t *buf, si
 /* Checks the author's signature. Returns GKX_OK or GKX_ESIGNATURE. */
 GKX_NODISCARD int gkx_entry_verify (const gkx_entry_t *self);
 
+/* Checks the signatures of entries received together, in their order, and
+   sets rcs[i] to GKX_OK or GKX_ESIGNATURE for each entry that is not NULL
+   (rcs[i] is left alone for a NULL entry). A run in which each entry is the
+   next of the same author's chain (same partnership and author, seq one more,
+   prev_hash the hash of the entry before) is authentic when the signature of
+   its last entry verifies: that signature covers the last entry's prev_hash,
+   which fixes every byte of the entry before it, signature included, and so
+   on back to the run's first entry (docs/protocol.md, "Verifying a batch").
+   Only when a run's last signature fails is each of its entries checked on
+   its own, so one bad entry refuses no good one. Returns the number of
+   signatures checked. */
+size_t gkx_entry_verify_batch (gkx_entry_t *const *entries, size_t count, int *rcs);
+
 /* Returns a new copy of the entry. */
 gkx_entry_t *gkx_entry_dup (const gkx_entry_t *self);
 

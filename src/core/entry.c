@@ -10,6 +10,7 @@
 #include <gkx/entry.h>
 
 #include <assert.h>
+#include <stdbool.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,6 +367,48 @@ gkx_entry_verify (const gkx_entry_t *self)
 {
     return gkx_signature_verify (self->signature, GKX_ENTRY_SIGN_PREFIX, self->bytes,
                                  self->len - GKX_ENTRY_SIGNATURE_FIELD_BYTES, self->author);
+}
+
+/* Whether next is the entry after prev in the same author's chain. */
+static bool
+s_is_next (const gkx_entry_t *prev, const gkx_entry_t *next)
+{
+    return memcmp (prev->pid, next->pid, GKX_ID_BYTES) == 0
+           && memcmp (prev->author, next->author, GKX_ID_BYTES) == 0
+           && next->seq == prev->seq + 1
+           && memcmp (next->prev_hash, prev->hash, GKX_HASH_BYTES) == 0;
+}
+
+size_t
+gkx_entry_verify_batch (gkx_entry_t *const *entries, size_t count, int *rcs)
+{
+    assert ((entries && rcs) || count == 0);
+    size_t checked = 0;
+    size_t i = 0;
+    while (i < count) {
+        if (!entries[i]) {
+            i++;
+            continue;
+        }
+        size_t end = i + 1;   /* one past the run's last entry */
+        while (end < count && entries[end] && s_is_next (entries[end - 1], entries[end])) {
+            end++;
+        }
+        checked++;
+        int rc = gkx_entry_verify (entries[end - 1]);
+        rcs[end - 1] = rc;
+        for (size_t k = i; k + 1 < end; k++) {
+            if (rc == GKX_OK) {
+                rcs[k] = GKX_OK;
+            }
+            else {
+                rcs[k] = gkx_entry_verify (entries[k]);
+                checked++;
+            }
+        }
+        i = end;
+    }
+    return checked;
 }
 
 gkx_entry_t *

@@ -2138,15 +2138,27 @@ gkx_store_ingest_batch (gkx_store_t *self, gkx_store_ingest_item_t *items, size_
             rc = gkx_fail (item->errbuf, GKX_ENOTMEMBER,
                            "ingest: the entry's author is not the connection's peer");
         }
-        if (rc == GKX_OK && gkx_entry_verify (item->entry) != GKX_OK) {
-            rc = gkx_fail (item->errbuf, GKX_ESIGNATURE,
-                           "ingest: the signature does not verify for the author");
-        }
         if (rc != GKX_OK) {
             gkx_entry_destroy (&item->entry);
         }
         checked[i] = rc;
         item->rc = rc;
+    }
+    /* One signature per run of a chain's entries: gkx_entry_verify_batch. */
+    gkx_entry_t **entries = gkx_zalloc ((count ? count : 1) * sizeof *entries);
+    for (size_t i = 0; i < count; i++) {
+        entries[i] = items[i].entry;
+    }
+    gkx_entry_verify_batch (entries, count, checked);
+    gkx_free (entries);
+    for (size_t i = 0; i < count; i++) {
+        gkx_store_ingest_item_t *item = &items[i];
+        if (item->entry && checked[i] != GKX_OK) {
+            checked[i] = gkx_fail (item->errbuf, GKX_ESIGNATURE,
+                                   "ingest: the signature does not verify for the author");
+            gkx_entry_destroy (&item->entry);
+        }
+        item->rc = checked[i];
     }
     s_batch_ctx_t ctx = {items, count, peer, checked};
     int rc = s_write (self, s_ingest_batch_txn, &ctx, errbuf);

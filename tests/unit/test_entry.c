@@ -9,6 +9,7 @@
 */
 #include "testutil.h"
 
+#include <gkx/alloc.h>
 #include <gkx/codec.h>
 #include <gkx/entry.h>
 
@@ -480,6 +481,64 @@ START_TEST (test_flipped_byte_always_detected)
 END_TEST
 
 /* A duplicate outlives its original and is equal to it. */
+/* A copy of entry with the last byte of its signature flipped. */
+static gkx_entry_t *
+s_with_bad_signature (const gkx_entry_t *entry)
+{
+    size_t len;
+    const uint8_t *bytes = gkx_entry_bytes (entry, &len);
+    uint8_t *copy = gkx_memdup (bytes, len);
+    copy[len - 1] ^= 0x01;
+    gkx_entry_t *bad = NULL;
+    ck_assert_rc (gkx_entry_decode (&bad, copy, len, NULL), GKX_OK);
+    gkx_free (copy);
+    return bad;
+}
+
+START_TEST (test_verify_batch_one_signature_per_run)
+{
+    int rcs[3] = {-1, -1, -1};
+    gkx_entry_t *run[] = {s_genesis, s_edit};
+    /* the edit's signature covers its prev_hash, the genesis' hash */
+    ck_assert_uint_eq (gkx_entry_verify_batch (run, 2, rcs), 1);
+    ck_assert_rc (rcs[0], GKX_OK);
+    ck_assert_rc (rcs[1], GKX_OK);
+
+    /* another author's entry in between ends the run */
+    gkx_entry_t *mixed[] = {s_genesis, s_ack, s_edit};
+    ck_assert_uint_eq (gkx_entry_verify_batch (mixed, 3, rcs), 3);
+    ck_assert (rcs[0] == GKX_OK && rcs[1] == GKX_OK && rcs[2] == GKX_OK);
+
+    /* a missing (undecodable) entry ends it too and keeps its code */
+    gkx_entry_t *holed[] = {s_genesis, NULL, s_edit};
+    rcs[1] = GKX_EDECODE;
+    ck_assert_uint_eq (gkx_entry_verify_batch (holed, 3, rcs), 2);
+    ck_assert_rc (rcs[1], GKX_EDECODE);
+    ck_assert_uint_eq (gkx_entry_verify_batch (NULL, 0, NULL), 0);
+}
+END_TEST
+
+START_TEST (test_verify_batch_bad_signature_refuses_only_its_entry)
+{
+    int rcs[2];
+    /* a bad last signature: each entry of the run is checked on its own */
+    gkx_entry_t *bad_edit = s_with_bad_signature (s_edit);
+    gkx_entry_t *run[] = {s_genesis, bad_edit};
+    ck_assert_uint_eq (gkx_entry_verify_batch (run, 2, rcs), 2);
+    ck_assert_rc (rcs[0], GKX_OK);
+    ck_assert_rc (rcs[1], GKX_ESIGNATURE);
+
+    /* a bad earlier signature changes its hash, so the chain breaks there */
+    gkx_entry_t *bad_genesis = s_with_bad_signature (s_genesis);
+    gkx_entry_t *broken[] = {bad_genesis, s_edit};
+    ck_assert_uint_eq (gkx_entry_verify_batch (broken, 2, rcs), 2);
+    ck_assert_rc (rcs[0], GKX_ESIGNATURE);
+    ck_assert_rc (rcs[1], GKX_OK);
+    gkx_entry_destroy (&bad_edit);
+    gkx_entry_destroy (&bad_genesis);
+}
+END_TEST
+
 START_TEST (test_dup)
 {
     size_t len = 0;
@@ -1271,6 +1330,8 @@ main (void)
     tcase_add_test (tc, test_verify_rejects_wrong_key);
     tcase_add_test (tc, test_verify_rejects_other_domain);
     tcase_add_test (tc, test_flipped_byte_always_detected);
+    tcase_add_test (tc, test_verify_batch_one_signature_per_run);
+    tcase_add_test (tc, test_verify_batch_bad_signature_refuses_only_its_entry);
     tcase_add_test (tc, test_dup);
     tcase_add_test (tc, test_destroy_accepts_null);
     tcase_add_test (tc, test_genesis_members);
