@@ -13,6 +13,7 @@
 */
 #include <gkx/alloc.h>
 #include <gkx/calendar.h>
+#include <gkx/codec.h>
 #include <gkx/error.h>
 #include <gkx/offer.h>
 
@@ -2468,6 +2469,11 @@ gkx_offer_ops_parse_edit (gkx_offer_ops_t *self, const gkx_offer_t *current, con
                           char *errbuf)
 {
     assert (self && current && edit);
+    /* The edit's key and value become JSON strings, which must be UTF-8
+       (an edit from argv need not be); the message does not quote it. */
+    if (!gkx_codec_is_utf8 (edit, strlen (edit))) {
+        return gkx_fail (errbuf, GKX_EINVAL, "edit: not valid UTF-8");
+    }
     size_t before = self->count;
     int rc = s_parse_edit (self, current, edit, errbuf);
     if (rc) {

@@ -560,6 +560,9 @@ START_TEST (test_parse_edit_errors)
         {"targeting.countries=[\"US\", \"XX\"]",
          "targeting.countries[1]: \"XX\" is not an ISO 3166-1 country code"},
         {"name=\"unterminated", "name: cannot read value \"\"unterminated\""},
+        /* found by tests/fuzz/fuzz_offer: a key that is not UTF-8 tripped an assert */
+        {"payout.events.\xff=1", "edit: not valid UTF-8"},
+        {"name=caf\xc3", "edit: not valid UTF-8"},
     };
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
         const char *edits[] = {cases[i].edit};
