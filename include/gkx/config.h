@@ -122,6 +122,13 @@ const char *gkx_config_advertise_problem (const char *value);
    (unreadable) or GKX_ECONFIG with errbuf naming the line and key. */
 GKX_NODISCARD int gkx_config_load (gkx_config_t **self_p, const char *dir, char *errbuf);
 
+/* Parses the text of a gkx.conf (len bytes, not NUL-terminated) into
+   *self_p (the caller's), exactly as gkx_config_load reads the file; name
+   stands for the file in messages. Returns GKX_OK, GKX_EIO or GKX_ECONFIG
+   with errbuf naming the line and key. */
+GKX_NODISCARD int gkx_config_parse (gkx_config_t **self_p, const char *text, size_t len,
+                                    const char *name, char *errbuf);
+
 /* Writes a new, fully commented DIR/gkx.conf. Returns GKX_OK, GKX_EEXIST or
    GKX_EIO. */
 GKX_NODISCARD int gkx_config_write (const char *dir, const gkx_config_init_t *init,

@@ -708,19 +708,10 @@ s_finish (gkx_config_t *c, const s_parse_t *parse, char *errbuf)
     return s_finish_notify (c, parse, errbuf);
 }
 
-int
-gkx_config_load (gkx_config_t **self_p, const char *dir, char *errbuf)
+/* Reads a configuration from file, named path in messages; closes file. */
+static int
+s_load (gkx_config_t **self_p, FILE *file, const char *path, char *errbuf)
 {
-    if (sodium_init () < 0) {
-        return gkx_fail (errbuf, GKX_EIO, "config: libsodium failed to initialise");
-    }
-    char path[S_PATH_BYTES];
-    snprintf (path, sizeof path, "%s/%s", dir, GKX_CONFIG_NAME);
-    FILE *file = fopen (path, "r");
-    if (!file) {
-        return gkx_fail (errbuf, GKX_EIO, "%s: %s (is %s a node directory? see gkx init)", path,
-                         strerror (errno), dir);
-    }
     gkx_config_t *config = gkx_zalloc (sizeof *config);
     config->name = gkx_strdup ("");
     config->email = gkx_strdup ("");
@@ -753,6 +744,38 @@ gkx_config_load (gkx_config_t **self_p, const char *dir, char *errbuf)
     }
     *self_p = config;
     return GKX_OK;
+}
+
+int
+gkx_config_load (gkx_config_t **self_p, const char *dir, char *errbuf)
+{
+    if (sodium_init () < 0) {
+        return gkx_fail (errbuf, GKX_EIO, "config: libsodium failed to initialise");
+    }
+    char path[S_PATH_BYTES];
+    snprintf (path, sizeof path, "%s/%s", dir, GKX_CONFIG_NAME);
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        return gkx_fail (errbuf, GKX_EIO, "%s: %s (is %s a node directory? see gkx init)", path,
+                         strerror (errno), dir);
+    }
+    return s_load (self_p, file, path, errbuf);
+}
+
+int
+gkx_config_parse (gkx_config_t **self_p, const char *text, size_t len, const char *name,
+                  char *errbuf)
+{
+    assert (self_p && (text || len == 0) && name);
+    if (sodium_init () < 0) {
+        return gkx_fail (errbuf, GKX_EIO, "config: libsodium failed to initialise");
+    }
+    /* fmemopen may refuse a size of 0; one NUL byte reads as an empty file. */
+    FILE *file = len ? fmemopen ((void *) text, len, "r") : fmemopen ("", 1, "r");
+    if (!file) {
+        return gkx_fail (errbuf, GKX_EIO, "%s: %s", name, strerror (errno));
+    }
+    return s_load (self_p, file, name, errbuf);
 }
 
 void

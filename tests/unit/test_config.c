@@ -449,6 +449,48 @@ START_TEST (test_written_files_load_for_both_roles)
 }
 END_TEST
 
+/* gkx_config_parse reads a text exactly as gkx_config_load reads the file
+   (the fuzz target tests/fuzz/fuzz_config.c loads configurations this way). */
+START_TEST (test_parse_reads_text_as_the_file)
+{
+    s_dir_t d;
+    s_dir_make (&d);
+    gkx_config_init_t init = {.role = GKX_ROLE_ADVERTISER, .name = "Acme", .email = "ops@acme.test"};
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_int_eq (gkx_config_write (d.dir, &init, errbuf), GKX_OK);
+    char *text = s_slurp (d.conf);
+    gkx_config_t *from_file = NULL;
+    gkx_config_t *from_text = NULL;
+    ck_assert_int_eq (gkx_config_load (&from_file, d.dir, errbuf), GKX_OK);
+    ck_assert_int_eq (gkx_config_parse (&from_text, text, strlen (text), "mem.conf", errbuf),
+                      GKX_OK);
+    ck_assert_int_eq (from_text->role, from_file->role);
+    ck_assert_str_eq (from_text->name, from_file->name);
+    ck_assert_str_eq (from_text->email, from_file->email);
+    ck_assert_str_eq (from_text->listen, from_file->listen);
+    ck_assert_str_eq (from_text->api_listen, from_file->api_listen);
+    ck_assert_str_eq (from_text->postback_base_url, from_file->postback_base_url);
+    gkx_config_destroy (&from_file);
+    gkx_config_destroy (&from_text);
+    free (text);
+    /* A refusal names the text by the name given, and the line. */
+    static const char bad[] = "[node]\nrole = advertiser\nname = A\ncolour = blue\n";
+    ck_assert_int_eq (gkx_config_parse (&from_text, bad, strlen (bad), "mem.conf", errbuf),
+                      GKX_ECONFIG);
+    ck_assert_ptr_null (from_text);
+    ck_assert_ptr_nonnull (strstr (errbuf, "mem.conf line 4: "));
+    ck_assert_int_eq (gkx_config_parse (&from_text, "", 0, "mem.conf", errbuf), GKX_ECONFIG);
+    ck_assert_str_eq (errbuf, "mem.conf: [node] role is required");
+    /* Only len bytes are read: the text need not end with a NUL. */
+    static const char cut[] = "[node]\nrole = publisher\nname = P\n[junk";
+    ck_assert_int_eq (gkx_config_parse (&from_text, cut, strlen (cut) - 5, "mem.conf", errbuf),
+                      GKX_OK);
+    ck_assert_str_eq (from_text->name, "P");
+    gkx_config_destroy (&from_text);
+    s_dir_remove (&d);
+}
+END_TEST
+
 /* Returns the number of entries in dir, without . and .. */
 static int
 s_entries (const char *dir)
@@ -883,6 +925,7 @@ main (void)
     tcase_add_test (tc, test_advertise);
     tcase_add_test (tc, test_bad_advertise_is_refused);
     tcase_add_test (tc, test_written_files_load_for_both_roles);
+    tcase_add_test (tc, test_parse_reads_text_as_the_file);
     tcase_add_test (tc, test_postback_token_is_made_once_and_read_back);
     tcase_add_test (tc, test_postback_token_file_is_checked);
     suite_add_tcase (s, tc);
