@@ -4,18 +4,23 @@
     The frame of gkxd's tenant API and postback endpoint. It knows nothing of
     offers: the caller gives a route table ("GET /v1/partnerships/{}/offer")
     and handlers, and the server does everything around them the same way
-    for every route: bearer-token check in constant time, the request target
-    limited in length (414) and its query in parameters (400), routing (404,
-    405 with Allow), path segments decoded and checked to be safe tokens, the
-    body size-limited (413 before a byte of it is read when Content-Length
-    says so), its content type checked (415), its UTF-8 and JSON checked (400
-    naming line and column), and every reply sent as JSON with Cache-Control:
-    no-store. Errors have one shape:
+    for every route: header lines limited in size (431) and the ones that
+    frame or authorise a request allowed once (400), bearer-token check in
+    constant time, the request target limited in length (414) and its query
+    in parameters (400, a parameter given twice included), routing (404, 405
+    with Allow), path segments decoded and checked to be safe tokens (dot
+    segments refused), the body size-limited (413 before a byte of it is read
+    when Content-Length says so, at its end when it is chunked), its content
+    type checked (415), its UTF-8 and JSON checked (400 naming line and
+    column), and every reply sent as JSON with Cache-Control: no-store.
+    Errors have one shape:
         {"error": {"code": "unauthorized", "message": "..."}}
     Handlers run on a pool of handler threads and may block: the connection
     waits suspended meanwhile, and libmicrohttpd's event-loop thread goes on
     serving every other connection. A slow client holds a socket, never a
-    thread, and idle connections time out. A handler also sees the raw query
+    thread: idle connections time out, a request must arrive within a
+    deadline however often its bytes trickle in, and one address may hold
+    only so many connections. A handler also sees the raw query
     string and the client's address, which the postback endpoint needs for
     signatures and allow lists.
 */
@@ -37,10 +42,17 @@ extern "C" {
 #define GKX_HTTP_BODY_MAX_DEFAULT (1024 * 1024)
 /* Default number of handler threads. */
 #define GKX_HTTP_THREADS_DEFAULT 4
-/* Default seconds a connection may stay idle before it is closed. */
+/* Default seconds a connection may stay idle before it is closed; also the
+   time a request line has to arrive in, and then the rest of the request
+   (headers and body), so a client sending a byte now and then cannot hold a
+   connection for long. */
 #define GKX_HTTP_TIMEOUT_DEFAULT 10
 /* Default most connections open at once. */
 #define GKX_HTTP_CONNECTIONS_DEFAULT 256
+/* Default most connections open at once from one client address. */
+#define GKX_HTTP_PER_IP_DEFAULT 64
+/* Most bytes of request header lines (names and values); more gets 431. */
+#define GKX_HTTP_HEADERS_MAX_BYTES (16 * 1024)
 /* Longest path segment a route captures, in bytes after URL decoding. */
 #define GKX_HTTP_SEGMENT_MAX_BYTES 256
 /* Most segments in a route pattern or a request path. */
@@ -83,6 +95,8 @@ typedef struct {
     unsigned threads;               /* handler threads; 0 for GKX_HTTP_THREADS_DEFAULT */
     unsigned timeout_s;             /* idle seconds; 0 for GKX_HTTP_TIMEOUT_DEFAULT */
     unsigned connections_max;       /* 0 for GKX_HTTP_CONNECTIONS_DEFAULT */
+    unsigned per_ip_max;            /* connections from one address; 0 for
+                                       GKX_HTTP_PER_IP_DEFAULT */
     size_t query_max;               /* most query parameters; 0 for GKX_HTTP_QUERY_MAX */
     int body_discard;               /* 1: a body of any type is read (up to body_max) and
                                        dropped, and handlers see none; 0: JSON bodies only */
@@ -96,7 +110,9 @@ typedef struct {
     uint64_t status_4xx;            /* replies with a 4xx status */
     uint64_t status_5xx;            /* replies with a 5xx status */
     uint64_t aborted;               /* requests closed without a reply (timeout,
-                                       client gone, chunked body over the limit) */
+                                       client gone, chunked body far over the limit) */
+    uint64_t cut;                   /* connections closed because a request line or
+                                       the rest of a request came too slowly */
 } gkx_http_stats_t;
 
 /* Binds options->address and starts serving the routes. The token and the

@@ -19,6 +19,9 @@
     socket, never a thread. The workers drain the queue before close stops
     libmicrohttpd, which must not be stopped with a connection suspended.
 
+    A watchdog thread cuts connections whose request comes too slowly (see
+    s_watch_t); libmicrohttpd's connection notices keep its list.
+
     The URL is taken raw (an unescape callback that does nothing), so that
     "%2f" inside a segment cannot turn into a separator: the path is split
     first and each segment decoded and checked on its own. The request is
@@ -46,6 +49,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 /* Per-connection memory of libmicrohttpd: request line, headers, the
    parsed query parameters and buffers. libmicrohttpd first gives half of it
@@ -91,14 +95,37 @@ typedef struct {
 
 /* Number of status classes counted (index = status / 100). */
 #define S_CLASSES 6
+/* Milliseconds between two rounds of the watchdog. */
+#define S_WATCH_TICK_MS 250
+
+/* What an open connection is doing, for the watchdog. */
+typedef enum {
+    S_PHASE_WAIT,       /* waiting for a request line: since open or the last reply */
+    S_PHASE_READ,       /* the request line is in; headers and body are arriving */
+    S_PHASE_BUSY        /* handled or answering: no deadline but the idle timeout */
+} s_phase_t;
+
+/* An open connection, known from libmicrohttpd's connection notices. A
+   client that sends a byte now and then is never idle, so libmicrohttpd's
+   idle timeout would let it hold its connection for as long as it likes
+   (slowloris); the watchdog cuts a connection whose request line, or the
+   rest of whose request, takes longer than the deadline. */
+typedef struct s_watch {
+    int fd;                                     /* the connection's socket */
+    s_phase_t phase;                            /* what it is doing */
+    uint64_t since_ms;                          /* when that began */
+    int cut;                                    /* the watchdog has shut it down */
+    struct s_watch *prev;                       /* in gkx_http's list */
+    struct s_watch *next;
+} s_watch_t;
 
 struct gkx_http {
     struct MHD_Daemon *daemon;                  /* libmicrohttpd and its event-loop thread */
     s_route_t *routes;                          /* compiled route table */
     size_t routes_count;                        /* entries in routes */
     void *user;                                 /* handlers' user pointer */
-    char *token;                                /* sodium_malloc'd; NULL for no auth */
-    size_t token_len;                           /* bytes in token */
+    uint8_t *token_hash;                        /* the token's hash, sodium_malloc'd;
+                                                   NULL for no auth */
     size_t body_max;                            /* largest body accepted */
     int body_discard;                           /* bodies of any type are read and dropped */
     size_t query_max;                           /* most query parameters in a request */
@@ -113,6 +140,14 @@ struct gkx_http {
     _Atomic uint64_t requests;                  /* replies sent */
     _Atomic uint64_t classes[S_CLASSES];        /* replies by status / 100 */
     _Atomic uint64_t aborted;                   /* requests ended without a reply */
+    _Atomic uint64_t cut;                       /* connections cut for slowness */
+    uint64_t deadline_ms;                       /* time for a request line, then the rest */
+    pthread_mutex_t watch_lock;                 /* guards watches and watchdog_stop */
+    pthread_cond_t watch_wake;                  /* wakes the watchdog to stop */
+    s_watch_t *watches;                         /* open connections */
+    pthread_t watchdog;                         /* cuts connections of slow requests */
+    int watchdog_running;                       /* watchdog was started */
+    int watchdog_stop;                          /* the watchdog is to end */
     atomic_int started;                         /* libmicrohttpd is running; logs are dropped */
     pthread_mutex_t log_lock;                   /* guards log_message */
     char log_message[GKX_ERRBUF_BYTES];         /* last libmicrohttpd message while starting */
@@ -138,6 +173,8 @@ struct gkx_http_request {
     size_t query_count;                         /* entries in the query arrays */
     size_t query_cap;                           /* room in the query arrays */
     int query_bad;                              /* a query parameter did not decode */
+    char query_problem[S_MESSAGE_BYTES];        /* what was wrong with it */
+    size_t body_dropped;                        /* bytes read past the limit (chunked) */
     uint8_t *body;                              /* received body bytes */
     size_t body_len;                            /* bytes in body */
     size_t body_cap;                            /* bytes allocated for body */
@@ -199,6 +236,123 @@ s_count (gkx_http_t *self, int status)
                                memory_order_relaxed);
 }
 
+/* Milliseconds of the monotonic clock. */
+static uint64_t
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+/* Moves a connection's watch to phase, from now. On libmicrohttpd's
+   thread; a connection it has already closed has no watch. */
+static void
+s_watch_phase (gkx_http_t *self, struct MHD_Connection *connection, s_phase_t phase)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    s_watch_t *watch = info ? info->socket_context : NULL;
+    if (!watch) {
+        return;
+    }
+    pthread_mutex_lock (&self->watch_lock);
+    watch->phase = phase;
+    watch->since_ms = s_now_ms ();
+    pthread_mutex_unlock (&self->watch_lock);
+}
+
+/* libmicrohttpd connection notice: keeps the list of open connections for
+   the watchdog. libmicrohttpd sends the closing notice before it closes the
+   socket, so a socket in the list is always this connection's. */
+static void
+s_notify (void *cls, struct MHD_Connection *connection, void **socket_context,
+          enum MHD_ConnectionNotificationCode toe)
+{
+    gkx_http_t *self = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        s_watch_t *watch = gkx_zalloc (sizeof *watch);
+        watch->fd = info ? info->connect_fd : -1;
+        watch->phase = S_PHASE_WAIT;
+        watch->since_ms = s_now_ms ();
+        pthread_mutex_lock (&self->watch_lock);
+        watch->next = self->watches;
+        if (self->watches) {
+            self->watches->prev = watch;
+        }
+        self->watches = watch;
+        pthread_mutex_unlock (&self->watch_lock);
+        *socket_context = watch;
+        return;
+    }
+    s_watch_t *watch = *socket_context;
+    if (!watch) {
+        return;
+    }
+    pthread_mutex_lock (&self->watch_lock);
+    if (watch->prev) {
+        watch->prev->next = watch->next;
+    }
+    else {
+        self->watches = watch->next;
+    }
+    if (watch->next) {
+        watch->next->prev = watch->prev;
+    }
+    pthread_mutex_unlock (&self->watch_lock);
+    gkx_free (watch);
+    *socket_context = NULL;
+}
+
+/* Watchdog thread: every tick, shuts down the socket of each connection
+   whose request line, or the rest of whose request, is late; libmicrohttpd
+   then sees the connection end and closes it. Handled requests and replies
+   being sent are left to the idle timeout. */
+static void *
+s_watchdog (void *arg)
+{
+    gkx_http_t *self = arg;
+    pthread_mutex_lock (&self->watch_lock);
+    while (!self->watchdog_stop) {
+        uint64_t now = s_now_ms ();
+        for (s_watch_t *watch = self->watches; watch; watch = watch->next) {
+            if (watch->phase != S_PHASE_BUSY && !watch->cut && watch->fd >= 0
+                && now - watch->since_ms > self->deadline_ms) {
+                shutdown (watch->fd, SHUT_RDWR);
+                watch->cut = 1;
+                atomic_fetch_add_explicit (&self->cut, 1, memory_order_relaxed);
+            }
+        }
+        struct timespec until;
+        clock_gettime (CLOCK_REALTIME, &until);
+        until.tv_nsec += S_WATCH_TICK_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait (&self->watch_wake, &self->watch_lock, &until);
+    }
+    pthread_mutex_unlock (&self->watch_lock);
+    return NULL;
+}
+
+/* Stops the watchdog and waits for it. */
+static void
+s_watchdog_stop (gkx_http_t *self)
+{
+    if (!self->watchdog_running) {
+        return;
+    }
+    pthread_mutex_lock (&self->watch_lock);
+    self->watchdog_stop = 1;
+    pthread_cond_signal (&self->watch_wake);
+    pthread_mutex_unlock (&self->watch_lock);
+    pthread_join (self->watchdog, NULL);
+    self->watchdog_running = 0;
+}
+
 /* Queues a reply of len bytes at data with the headers every reply has and
    one optional extra header; returns libmicrohttpd's verdict. */
 static enum MHD_Result
@@ -221,6 +375,7 @@ s_send (gkx_http_request_t *request, int status, const char *type, const char *d
     }
     request->replied = 1;
     s_count (request->server, status);
+    s_watch_phase (request->server, request->connection, S_PHASE_BUSY);
     return MHD_YES;
 }
 
@@ -331,18 +486,27 @@ s_hex (char c)
 
 /* Decodes %XX escapes (and '+' as a space when plus is set) of len bytes at
    in into a new string at *out_p. Returns GKX_OK, or GKX_EINVAL for a bad
-   escape, a NUL byte or invalid UTF-8 (then *out_p is untouched). */
+   escape, a NUL byte or invalid UTF-8 (then *out_p is untouched and problem,
+   of size bytes, says which, in the words of docs/postbacks.md). */
 static int
-s_decode (char **out_p, const char *in, size_t len, int plus)
+s_decode (char **out_p, const char *in, size_t len, int plus, char *problem, size_t size)
 {
     char *out = gkx_zalloc (len + 1);
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         char c = in[i];
         if (c == '%') {
-            int hi = i + 2 < len ? s_hex (in[i + 1]) : -1;
-            int lo = hi >= 0 ? s_hex (in[i + 2]) : -1;
+            int hi = i + 1 < len ? s_hex (in[i + 1]) : -1;
+            int lo = hi >= 0 && i + 2 < len ? s_hex (in[i + 2]) : -1;
             if (lo < 0) {
+                char escape[8];
+                size_t n = len - i < 3 ? len - i : 3;
+                memcpy (escape, in + i, n);
+                escape[n] = '\0';
+                char quoted[sizeof escape];
+                s_quote (quoted, sizeof quoted, escape);
+                snprintf (problem, size, "%s percent-encoding \"%s\"",
+                          n < 3 && (hi >= 0 || i + 1 == len) ? "truncated" : "bad", quoted);
                 gkx_free (out);
                 return GKX_EINVAL;
             }
@@ -353,12 +517,14 @@ s_decode (char **out_p, const char *in, size_t len, int plus)
             c = ' ';
         }
         if (c == '\0') {
+            snprintf (problem, size, "%%00 (NUL) is not allowed");
             gkx_free (out);
             return GKX_EINVAL;
         }
         out[o++] = c;
     }
     if (s_utf8_bad ((const uint8_t *) out, o) != o) {
+        snprintf (problem, size, "not valid UTF-8");
         gkx_free (out);
         return GKX_EINVAL;
     }
@@ -517,12 +683,91 @@ s_segments_free (char **segments, size_t count)
     }
 }
 
+/* Hashes a token, so that comparing two takes the same time whatever their
+   lengths and contents. */
+static void
+s_token_hash (uint8_t out[crypto_generichash_BYTES], const char *token, size_t len)
+{
+    crypto_generichash (out, crypto_generichash_BYTES, (const uint8_t *) token, len, NULL, 0);
+}
+
+/* Headers that must come at most once: two of them leave the request's
+   framing, type or credentials open to a guess (and a proxy may guess
+   otherwise: request smuggling). */
+static const char *const s_single_headers[] = {
+    MHD_HTTP_HEADER_AUTHORIZATION, MHD_HTTP_HEADER_CONTENT_LENGTH, MHD_HTTP_HEADER_CONTENT_TYPE,
+    MHD_HTTP_HEADER_TRANSFER_ENCODING, MHD_HTTP_HEADER_HOST};
+#define S_SINGLE_COUNT (sizeof s_single_headers / sizeof s_single_headers[0])
+
+/* What the header walk found. */
+typedef struct {
+    size_t bytes;                               /* bytes of names and values */
+    unsigned counts[S_SINGLE_COUNT];            /* times each single header came */
+} s_header_walk_t;
+
+/* libmicrohttpd iterator: sizes and counts the request's header lines. */
+static enum MHD_Result
+s_header_walk (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void) kind;
+    s_header_walk_t *walk = cls;
+    /* ": " and CRLF, as a client sends them. */
+    walk->bytes += strlen (key) + (value ? strlen (value) : 0) + 4;
+    for (size_t i = 0; i < S_SINGLE_COUNT; i++) {
+        if (strcasecmp (key, s_single_headers[i]) == 0) {
+            walk->counts[i]++;
+        }
+    }
+    return MHD_YES;
+}
+
+/* Checks the headers' size and framing; sends 431 or 400 and returns 0
+   when they are not right. */
+static int
+s_headers_sound (gkx_http_request_t *request)
+{
+    s_header_walk_t walk;
+    memset (&walk, 0, sizeof walk);
+    MHD_get_connection_values (request->connection, MHD_HEADER_KIND, s_header_walk, &walk);
+    if (walk.bytes > GKX_HTTP_HEADERS_MAX_BYTES) {
+        s_reject (request, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", NULL,
+                  NULL, "the request headers of %zu bytes are over the limit of %d bytes",
+                  walk.bytes, GKX_HTTP_HEADERS_MAX_BYTES);
+        return 0;
+    }
+    for (size_t i = 0; i < S_SINGLE_COUNT; i++) {
+        if (walk.counts[i] > 1) {
+            s_reject (request, MHD_HTTP_BAD_REQUEST, "bad_header", NULL, NULL,
+                      "the header %s is given %u times; send it once", s_single_headers[i],
+                      walk.counts[i]);
+            return 0;
+        }
+    }
+    const char *chunked = MHD_lookup_connection_value (request->connection, MHD_HEADER_KIND,
+                                                       MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (chunked && strcasecmp (chunked, "chunked") != 0) {
+        char quoted[S_QUOTE_BYTES];
+        s_quote (quoted, sizeof quoted, chunked);
+        s_reject (request, MHD_HTTP_BAD_REQUEST, "bad_header", NULL, NULL,
+                  "Transfer-Encoding \"%s\" is not accepted; send chunked or a "
+                  "Content-Length", quoted);
+        return 0;
+    }
+    if (chunked && MHD_lookup_connection_value (request->connection, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        s_reject (request, MHD_HTTP_BAD_REQUEST, "bad_header", NULL, NULL,
+                  "both Content-Length and Transfer-Encoding are given; send one");
+        return 0;
+    }
+    return 1;
+}
+
 /* Checks the bearer token; sends 401 and returns 0 when it is not right. */
 static int
 s_authorised (gkx_http_request_t *request)
 {
     gkx_http_t *self = request->server;
-    if (!self->token) {
+    if (!self->token_hash) {
         return 1;
     }
     const char *header = MHD_lookup_connection_value (request->connection, MHD_HEADER_KIND,
@@ -543,8 +788,11 @@ s_authorised (gkx_http_request_t *request)
     while (len > 0 && given[len - 1] == ' ') {
         len--;
     }
-    /* The length check may tell a token's length, never its bytes. */
-    if (len != self->token_len || sodium_memcmp (given, self->token, len) != 0) {
+    /* Hashes of equal length, compared in constant time: the time tells
+       neither the token's bytes nor its length. */
+    uint8_t hash[crypto_generichash_BYTES];
+    s_token_hash (hash, given, len);
+    if (sodium_memcmp (hash, self->token_hash, sizeof hash) != 0) {
         s_reject (request, MHD_HTTP_UNAUTHORIZED, "unauthorized", MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                   S_CHALLENGE_INVALID, "wrong bearer token");
         return 0;
@@ -578,12 +826,20 @@ s_route (gkx_http_request_t *request)
             too_many = 1;
             break;
         }
-        if (s_decode (&segments[count], p, len, 0) != GKX_OK) {
+        char problem[S_QUOTE_BYTES];
+        if (s_decode (&segments[count], p, len, 0, problem, sizeof problem) != GKX_OK) {
             s_segments_free (segments, count);
             s_reject (request, MHD_HTTP_BAD_REQUEST, "bad_segment", NULL, NULL,
-                      "path segment %zu of %s is badly encoded (a bad %%-escape, NUL or not "
-                      "UTF-8)",
-                      count + 1, quoted);
+                      "path segment %zu of %s is badly encoded: %s", count + 1, quoted, problem);
+            return 0;
+        }
+        /* No route has one, and a proxy or a client library may resolve
+           them where this server does not: refused, not just unmatched. */
+        if (strcmp (segments[count], ".") == 0 || strcmp (segments[count], "..") == 0) {
+            s_reject (request, MHD_HTTP_BAD_REQUEST, "bad_segment", NULL, NULL,
+                      "path segment %zu of %s is \"%s\": dot segments are not accepted",
+                      count + 1, quoted, segments[count]);
+            s_segments_free (segments, count + 1);
             return 0;
         }
         count++;
@@ -652,7 +908,8 @@ s_route (gkx_http_request_t *request)
     return 1;
 }
 
-/* libmicrohttpd iterator: decodes one query parameter into the request. */
+/* libmicrohttpd iterator: decodes one query parameter into the request;
+   stops at the first that is badly encoded or given twice, noting why. */
 static enum MHD_Result
 s_query_add (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
@@ -660,15 +917,41 @@ s_query_add (void *cls, enum MHD_ValueKind kind, const char *key, const char *va
     gkx_http_request_t *request = cls;
     char *name = NULL;
     char *text = NULL;
-    if (request->query_count == request->query_cap
-        || s_decode (&name, key, strlen (key), 1) != GKX_OK) {
+    char problem[S_QUOTE_BYTES];
+    char quoted[S_QUOTE_BYTES];
+    if (request->query_count == request->query_cap) {
         request->query_bad = 1;
+        snprintf (request->query_problem, sizeof request->query_problem,
+                  "the query string changed while it was read");
         return MHD_NO;
     }
-    if (s_decode (&text, value ? value : "", value ? strlen (value) : 0, 1) != GKX_OK) {
+    if (s_decode (&name, key, strlen (key), 1, problem, sizeof problem) != GKX_OK) {
+        request->query_bad = 1;
+        snprintf (request->query_problem, sizeof request->query_problem,
+                  "parameter #%zu name: %s", request->query_count + 1, problem);
+        return MHD_NO;
+    }
+    s_quote (quoted, sizeof quoted, name);
+    if (s_decode (&text, value ? value : "", value ? strlen (value) : 0, 1, problem,
+                  sizeof problem) != GKX_OK) {
         gkx_free (name);
         request->query_bad = 1;
+        snprintf (request->query_problem, sizeof request->query_problem,
+                  "parameter \"%s\": %s", quoted, problem);
         return MHD_NO;
+    }
+    /* Which of two values a handler would read is not for the client to
+       guess (or for a proxy to decide differently); empty names, from
+       "a=1&&b=2", are no parameters at all. */
+    for (size_t i = 0; name[0] && i < request->query_count; i++) {
+        if (strcmp (request->query_names[i], name) == 0) {
+            gkx_free (name);
+            gkx_free (text);
+            request->query_bad = 1;
+            snprintf (request->query_problem, sizeof request->query_problem,
+                      "duplicate parameter \"%s\"", quoted);
+            return MHD_NO;
+        }
     }
     request->query_names[request->query_count] = name;
     request->query_values[request->query_count] = text;
@@ -682,7 +965,7 @@ s_begin (gkx_http_request_t *request)
 {
     gkx_http_t *self = request->server;
     s_client_note (request);
-    if (!s_authorised (request)) {
+    if (!s_headers_sound (request) || !s_authorised (request)) {
         return request->replied ? MHD_YES : MHD_NO;
     }
     if (request->target_len > GKX_HTTP_TARGET_MAX_BYTES) {
@@ -708,9 +991,8 @@ s_begin (gkx_http_request_t *request)
                                    request);
     }
     if (request->query_bad) {
-        return s_reject (request, MHD_HTTP_BAD_REQUEST, "bad_query", NULL, NULL,
-                         "the query string is badly encoded (a bad %%-escape, NUL or not "
-                         "UTF-8)");
+        return s_reject (request, MHD_HTTP_BAD_REQUEST, "bad_query", NULL, NULL, "%s",
+                         request->query_problem);
     }
     const char *length = MHD_lookup_connection_value (request->connection, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -754,11 +1036,21 @@ s_receive (gkx_http_request_t *request, const char *data, size_t *size_p)
 {
     gkx_http_t *self = request->server;
     size_t size = *size_p;
-    if (size > self->body_max - request->body_len) {
+    if (request->body_dropped > 0 || size > self->body_max - request->body_len) {
         /* Only a chunked body gets here (a Content-Length over the limit was
-           refused at the headers), and no reply can be queued mid-body:
-           close the connection instead of reading on. */
-        return MHD_NO;
+           refused at the headers), and libmicrohttpd queues no reply
+           mid-body: the rest is read and dropped so that the end can be
+           answered 413, up to the limit once more; past that the
+           connection is closed instead of reading on. */
+        if (size > self->body_max - request->body_dropped) {
+            return MHD_NO;
+        }
+        request->body_dropped += size;
+        gkx_free (request->body);
+        request->body = NULL;
+        request->body_cap = 0;
+        *size_p = 0;
+        return MHD_YES;
     }
     if (self->body_discard) {
         request->body_len += size;
@@ -785,6 +1077,10 @@ static enum MHD_Result
 s_finish (gkx_http_request_t *request)
 {
     gkx_http_t *self = request->server;
+    if (request->body_dropped > 0) {
+        return s_reject (request, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large", NULL, NULL,
+                         "the chunked body is over the limit of %zu bytes", self->body_max);
+    }
     if (request->body_len > 0 && !self->body_discard) {
         const char *type = MHD_lookup_connection_value (request->connection, MHD_HEADER_KIND,
                                                         MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -802,6 +1098,7 @@ s_finish (gkx_http_request_t *request)
     pthread_mutex_lock (&self->lock);
     int stopping = self->stopping;
     if (!stopping) {
+        s_watch_phase (self, request->connection, S_PHASE_BUSY);
         MHD_suspend_connection (request->connection);
         request->queued = 1;
         if (self->queue_tail) {
@@ -946,9 +1243,10 @@ static void
 s_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
              enum MHD_RequestTerminationCode toe)
 {
-    (void) connection;
     (void) toe;
     gkx_http_t *self = cls;
+    /* A kept-alive connection now waits for its next request line. */
+    s_watch_phase (self, connection, S_PHASE_WAIT);
     gkx_http_request_t *request = *con_cls;
     if (!request) {
         return;
@@ -968,6 +1266,8 @@ s_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
 static void *
 s_uri_log (void *cls, const char *uri, struct MHD_Connection *connection)
 {
+    /* The request line is in; the rest of the request has its own time. */
+    s_watch_phase (cls, connection, S_PHASE_READ);
     return s_request_new (cls, connection, uri);
 }
 
@@ -1152,16 +1452,26 @@ s_destroy (gkx_http_t **self_p)
 {
     gkx_http_t *self = *self_p;
     s_workers_stop (self);
+    s_watchdog_stop (self);
     gkx_free (self->workers);
+    /* libmicrohttpd says every connection closed as it stops; should one
+       be left, it is freed here. */
+    while (self->watches) {
+        s_watch_t *watch = self->watches;
+        self->watches = watch->next;
+        gkx_free (watch);
+    }
     pthread_cond_destroy (&self->wake);
+    pthread_cond_destroy (&self->watch_wake);
     pthread_mutex_destroy (&self->lock);
     pthread_mutex_destroy (&self->log_lock);
+    pthread_mutex_destroy (&self->watch_lock);
     for (size_t i = 0; i < self->routes_count; i++) {
         s_route_free (&self->routes[i]);
     }
     gkx_free (self->routes);
-    if (self->token) {
-        sodium_free (self->token);
+    if (self->token_hash) {
+        sodium_free (self->token_hash);
     }
     gkx_free (self);
     *self_p = NULL;
@@ -1184,7 +1494,9 @@ gkx_http_open (gkx_http_t **self_p, const gkx_http_options_t *options, char *err
     gkx_http_t *self = gkx_zalloc (sizeof *self);
     pthread_mutex_init (&self->lock, NULL);
     pthread_mutex_init (&self->log_lock, NULL);
+    pthread_mutex_init (&self->watch_lock, NULL);
     pthread_cond_init (&self->wake, NULL);
+    pthread_cond_init (&self->watch_wake, NULL);
     self->user = options->user;
     self->body_max = options->body_max ? options->body_max : GKX_HTTP_BODY_MAX_DEFAULT;
     self->body_discard = options->body_discard;
@@ -1214,13 +1526,12 @@ gkx_http_open (gkx_http_t **self_p, const gkx_http_options_t *options, char *err
             rc = gkx_fail (errbuf, GKX_EIO, "http: libsodium failed to initialise");
             goto cleanup;
         }
-        self->token = sodium_malloc (len + 1);
-        if (!self->token) {
+        self->token_hash = sodium_malloc (crypto_generichash_BYTES);
+        if (!self->token_hash) {
             rc = gkx_fail (errbuf, GKX_EIO, "http: no guarded memory for the token");
             goto cleanup;
         }
-        memcpy (self->token, options->token, len + 1);
-        self->token_len = len;
+        s_token_hash (self->token_hash, options->token, len);
     }
     unsigned threads = options->threads ? options->threads : GKX_HTTP_THREADS_DEFAULT;
     self->workers = gkx_zalloc (threads * sizeof *self->workers);
@@ -1242,6 +1553,15 @@ gkx_http_open (gkx_http_t **self_p, const gkx_http_options_t *options, char *err
     unsigned timeout = options->timeout_s ? options->timeout_s : GKX_HTTP_TIMEOUT_DEFAULT;
     unsigned connections =
         options->connections_max ? options->connections_max : GKX_HTTP_CONNECTIONS_DEFAULT;
+    unsigned per_ip = options->per_ip_max ? options->per_ip_max : GKX_HTTP_PER_IP_DEFAULT;
+    self->deadline_ms = (uint64_t) timeout * 1000u;
+    int error = pthread_create (&self->watchdog, NULL, s_watchdog, self);
+    if (error != 0) {
+        rc = gkx_fail (errbuf, GKX_EIO, "http: cannot start the watchdog thread: %s",
+                       strerror (error));
+        goto cleanup;
+    }
+    self->watchdog_running = 1;
     /* The port is also given apart, only for libmicrohttpd's messages. */
     uint16_t port = address.ss_family == AF_INET6
         ? ntohs (((const struct sockaddr_in6 *) &address)->sin6_port)
@@ -1252,6 +1572,8 @@ gkx_http_open (gkx_http_t **self_p, const gkx_http_options_t *options, char *err
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &address,
         MHD_OPTION_CONNECTION_TIMEOUT, timeout,
         MHD_OPTION_CONNECTION_LIMIT, connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+        MHD_OPTION_NOTIFY_CONNECTION, s_notify, self,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) S_CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         MHD_OPTION_URI_LOG_CALLBACK, s_uri_log, self,
@@ -1287,6 +1609,7 @@ gkx_http_close (gkx_http_t **self_p)
     /* Every queued request is handled and resumed before libmicrohttpd
        stops; requests completing meanwhile get 503. */
     s_workers_stop (self);
+    s_watchdog_stop (self);
     if (self->daemon) {
         MHD_stop_daemon (self->daemon);
         self->daemon = NULL;
@@ -1312,6 +1635,7 @@ gkx_http_stats (const gkx_http_t *self, gkx_http_stats_t *out)
     out->status_4xx = atomic_load_explicit (&self->classes[4], memory_order_relaxed);
     out->status_5xx = atomic_load_explicit (&self->classes[5], memory_order_relaxed);
     out->aborted = atomic_load_explicit (&self->aborted, memory_order_relaxed);
+    out->cut = atomic_load_explicit (&self->cut, memory_order_relaxed);
 }
 
 const char *

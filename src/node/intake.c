@@ -189,6 +189,15 @@ s_postback (gkx_http_request_t *request, void *user, int *status_p)
                                    gkx_http_client_text (request));
         }
     }
+    /* No token is no credential: 401 like a wrong one, before the query's
+       fields are read (the frame has decoded it and refused duplicates). */
+    const char *token = gkx_http_query (request, "t");
+    if (!token || !token[0]) {
+        atomic_fetch_add (&self->refused, 1);
+        return gkx_http_error (status_p, 401, "unauthorized",
+                               "missing parameter \"t\": the postback token (gkx postback-url "
+                               "prints the URL with it)");
+    }
     gkx_postback_t pb;
     char errbuf[GKX_ERRBUF_BYTES] = "";
     int rc = gkx_postback_parse (&pb, gkx_http_segment (request, 0),
@@ -286,6 +295,9 @@ gkx_intake_open (gkx_intake_t **self_p, gkx_node_t *node, char *errbuf)
         options.user = self;
         options.threads = S_THREADS;
         options.query_max = GKX_POSTBACK_PARAMS_MAX;
+        /* An MMP may send from a few addresses over many connections at
+           once (bench/conversions uses 64). */
+        options.per_ip_max = 2 * GKX_HTTP_PER_IP_DEFAULT;
         /* Some MMPs POST with a form body; the query carries everything. */
         options.body_max = 64 * 1024;
         options.body_discard = 1;

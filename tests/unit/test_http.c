@@ -748,12 +748,20 @@ END_TEST
 START_TEST (test_chunked_body_over_the_limit_is_cut_off)
 {
     gkx_http_t *server = s_start (S_TOKEN, 0);
-    char *big = malloc (S_OVER);
-    memset (big, ' ', S_OVER);
+    size_t size = 2 * S_OVER;
+    char *big = malloc (size);
+    memset (big, ' ', size);
     big[0] = '[';
-    big[S_OVER - 1] = ']';
-    s_ask_t ask = {"POST", "/v1/echo", S_TOKEN, NULL, big, S_OVER, 1};
+    big[size - 1] = ']';
+    /* Up to twice the limit, the rest is dropped and the end answered 413. */
+    s_ask_t ask = {"POST", "/v1/echo", S_TOKEN, NULL, big, S_LIMIT + S_LIMIT / 2, 1};
     s_reply_t reply;
+    s_ask (gkx_http_port (server), &ask, &reply);
+    s_assert_error (&reply, 413, "payload_too_large");
+    ck_assert_str_eq (s_message (&reply), "the chunked body is over the limit of 1048576 bytes");
+    s_reply_free (&reply);
+    /* Past that, the connection is closed without reading on. */
+    ask.len = size;
     s_ask (gkx_http_port (server), &ask, &reply);
     ck_assert_int_ne (reply.status, 201);
     s_reply_free (&reply);
@@ -761,6 +769,7 @@ START_TEST (test_chunked_body_over_the_limit_is_cut_off)
     gkx_http_stats_t stats;
     gkx_http_stats (server, &stats);
     ck_assert_uint_eq (stats.status_2xx, 0);
+    ck_assert_uint_eq (stats.status_4xx, 1);
     ck_assert_uint_eq (stats.aborted, 1);
     gkx_http_close (&server);
 }
@@ -802,12 +811,185 @@ END_TEST
 START_TEST (test_bad_query_is_400)
 {
     gkx_http_t *server = s_start (S_TOKEN, 0);
+    unsigned port = gkx_http_port (server);
+    /* Each refusal names the parameter and what is wrong with it. */
+    static const char *const cases[][2] = {
+        {"/v1/items/x?q=%ff", "parameter \"q\": not valid UTF-8"},
+        {"/v1/items/x?q=a%00", "parameter \"q\": %00 (NUL) is not allowed"},
+        {"/v1/items/x?q=%zz", "parameter \"q\": bad percent-encoding \"%zz\""},
+        {"/v1/items/x?q=%4", "parameter \"q\": truncated percent-encoding \"%4\""},
+        {"/v1/items/x?a=1&%c0%af=1", "parameter #2 name: not valid UTF-8"},
+        {"/v1/items/x?q=1&q=2", "duplicate parameter \"q\""},
+        {"/v1/items/x?q=1&%71=2", "duplicate parameter \"q\""},
+        {"/v1/items/x?q&q", "duplicate parameter \"q\""},
+    };
     s_reply_t reply;
-    s_get (gkx_http_port (server), "/v1/items/x?q=%ff", &reply);
-    s_assert_error (&reply, 400, "bad_query");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        s_get (port, cases[i][0], &reply);
+        s_assert_error (&reply, 400, "bad_query");
+        ck_assert_str_eq (s_message (&reply), cases[i][1]);
+        s_reply_free (&reply);
+    }
+    /* Empty pieces are no parameters, so no duplicates either. */
+    s_get (port, "/v1/items/x?q=1&&a=2&&", &reply);
+    ck_assert_int_eq (reply.status, 200);
+    ck_assert_str_eq (json_string_value (json_object_get (reply.json, "q")), "1");
     s_reply_free (&reply);
-    s_get (gkx_http_port (server), "/v1/items/x?q=a%00", &reply);
-    s_assert_error (&reply, 400, "bad_query");
+    gkx_http_close (&server);
+}
+END_TEST
+
+START_TEST (test_dot_segments_are_400)
+{
+    gkx_http_t *server = s_start (S_TOKEN, 0);
+    unsigned port = gkx_http_port (server);
+    static const char *const cases[][2] = {
+        {"/v1/../v1/ping", "path segment 2 of /v1/../v1/ping is \"..\": dot segments are not "
+                           "accepted"},
+        {"/v1/./ping", "path segment 2 of /v1/./ping is \".\": dot segments are not accepted"},
+        {"/v1/%2e%2E/ping", "path segment 2 of /v1/%2e%2E/ping is \"..\": dot segments are not "
+                            "accepted"},
+        {"/v1/items/%2e", "path segment 3 of /v1/items/%2e is \".\": dot segments are not "
+                          "accepted"},
+        {"/v1/ping/%zz", "path segment 3 of /v1/ping/%zz is badly encoded: bad percent-encoding "
+                         "\"%zz\""},
+    };
+    s_reply_t reply;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        s_get (port, cases[i][0], &reply);
+        s_assert_error (&reply, 400, "bad_segment");
+        ck_assert_str_eq (s_message (&reply), cases[i][1]);
+        s_reply_free (&reply);
+    }
+    gkx_http_close (&server);
+}
+END_TEST
+
+/* Sends raw request text on a new connection and returns the status of the
+   answer (0 when the connection closed without one); the answer in out. */
+static int
+s_raw_status (unsigned port, const char *text, char *out, size_t size)
+{
+    int fd = s_connect (port);
+    /* The server may close before it has read it all. */
+    ssize_t sent = send (fd, text, strlen (text), MSG_NOSIGNAL);
+    (void) sent;
+    int closed;
+    s_read_until_closed (fd, out, size, 5000, &closed);
+    close (fd);
+    int status = 0;
+    return sscanf (out, "HTTP/1.1 %d", &status) == 1 ? status : 0;
+}
+
+START_TEST (test_ambiguous_or_oversized_headers_are_refused)
+{
+    gkx_http_t *server = s_start (S_TOKEN, 0);
+    unsigned port = gkx_http_port (server);
+    static const char *const cases[][3] = {
+        {"POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+         "400", "the header Content-Length is given 2 times; send it once"},
+        {"POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+         "400", "both Content-Length and Transfer-Encoding are given; send one"},
+        {"POST /v1/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+         "400", "Transfer-Encoding \\\"gzip, chunked\\\" is not accepted"},
+        {"GET /v1/ping HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " S_TOKEN
+         "\r\nAuthorization: Bearer x\r\n\r\n",
+         "400", "the header Authorization is given 2 times; send it once"},
+        {"GET /v1/ping HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n", "400",
+         "the header Host is given 2 times"},
+    };
+    char out[8192];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_int_eq (s_raw_status (port, cases[i][0], out, sizeof out), atoi (cases[i][1]));
+        ck_assert_msg (strstr (out, "\"bad_header\"") && strstr (out, cases[i][2]), "%s", out);
+    }
+    /* Header lines over the limit: our own JSON 431 (libmicrohttpd answers
+       past what its buffer holds). */
+    size_t pad = GKX_HTTP_HEADERS_MAX_BYTES + 1;
+    char *text = malloc (pad + 256);
+    int len = snprintf (text, pad + 256, "GET /v1/ping HTTP/1.1\r\nHost: t\r\nX-Pad: ");
+    memset (text + len, 'p', pad);
+    strcpy (text + len + pad, "\r\n\r\n");
+    ck_assert_int_eq (s_raw_status (port, text, out, sizeof out), 431);
+    ck_assert_msg (strstr (out, "\"headers_too_large\"") && strstr (out, "limit of 16384 bytes"),
+                   "%s", out);
+    free (text);
+    gkx_http_close (&server);
+}
+END_TEST
+
+START_TEST (test_slow_requests_are_cut)
+{
+    /* A one-second timeout: a request line, then the rest of the request,
+       must each come within it, however often a byte arrives. */
+    gkx_http_t *server = s_start (S_TOKEN, 1);
+    unsigned port = gkx_http_port (server);
+    int fds[3];
+    fds[0] = s_connect (port);
+    s_send_text (fds[0], "GET /v1/ping HTTP/1.1\r\nHost: t\r\n");
+    fds[1] = s_connect (port);
+    s_send_text (fds[1], "G");
+    fds[2] = s_connect (port);
+    s_send_text (fds[2], "POST /v1/echo HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " S_TOKEN
+                         "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[");
+    long start = s_now_ms ();
+    int open = 3;
+    int cut[3] = {0, 0, 0};
+    s_reply_t reply;
+    while (open > 0 && s_now_ms () - start < 5000) {
+        for (int i = 0; i < 3; i++) {
+            if (!cut[i] && send (fds[i], i == 2 ? " " : "X", 1, MSG_NOSIGNAL) != 1) {
+                cut[i] = 1;
+                open--;
+            }
+        }
+        /* Others are served meanwhile. */
+        s_get (port, "/v1/ping", &reply);
+        ck_assert_int_eq (reply.status, 200);
+        s_reply_free (&reply);
+        usleep (100 * 1000);
+    }
+    long took = s_now_ms () - start;
+    ck_assert_msg (open == 0, "%d slow connections still open after %ld ms", open, took);
+    ck_assert_msg (took >= 900, "cut after %ld ms", took);
+    for (int i = 0; i < 3; i++) {
+        close (fds[i]);
+    }
+    gkx_http_stats_t stats;
+    gkx_http_stats (server, &stats);
+    ck_assert_uint_eq (stats.cut, 3);
+    gkx_http_close (&server);
+}
+END_TEST
+
+START_TEST (test_connections_per_address_are_limited)
+{
+    gkx_http_options_t options = s_options ("127.0.0.1:0", S_TOKEN, 0);
+    options.per_ip_max = 2;
+    gkx_http_t *server = s_start_with (&options);
+    unsigned port = gkx_http_port (server);
+    int held[2] = {s_connect (port), s_connect (port)};
+    /* A third from the same address is closed at once, unanswered. */
+    char out[1024];
+    long start = s_now_ms ();
+    ck_assert_int_eq (s_raw_status (port, "GET /v1/ping HTTP/1.1\r\nHost: t\r\n\r\n", out,
+                                    sizeof out),
+                      0);
+    ck_assert_int_lt (s_now_ms () - start, 2000);
+    close (held[0]);
+    close (held[1]);
+    /* Once they are gone, the address is served again. */
+    s_reply_t reply;
+    for (int tries = 0; tries < 50; tries++) {
+        s_get (port, "/v1/ping", &reply);
+        if (reply.status == 200) {
+            break;
+        }
+        s_reply_free (&reply);
+        usleep (20 * 1000);
+    }
+    ck_assert_int_eq (reply.status, 200);
     s_reply_free (&reply);
     gkx_http_close (&server);
 }
@@ -1520,6 +1702,10 @@ main (void)
     tcase_add_test (tc, test_chunked_body_over_the_limit_is_cut_off);
     tcase_add_test (tc, test_bad_segment_is_400);
     tcase_add_test (tc, test_bad_query_is_400);
+    tcase_add_test (tc, test_dot_segments_are_400);
+    tcase_add_test (tc, test_ambiguous_or_oversized_headers_are_refused);
+    tcase_add_test (tc, test_slow_requests_are_cut);
+    tcase_add_test (tc, test_connections_per_address_are_limited);
     tcase_add_test (tc, test_non_json_content_type_is_415);
     tcase_add_test (tc, test_handler_without_reply_is_500);
     tcase_add_test (tc, test_text_reply_for_metrics);
