@@ -13,6 +13,8 @@
 #include <gkx/error.h>
 #include <gkx/store.h>
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -25,6 +27,14 @@ typedef struct {
     int first_error;    /* code of the first refusal, or GKX_OK */
     char first_message[GKX_ERRBUF_BYTES];
 } gkx_import_result_t;
+
+/* Writes partnership pid's log to out (flushed, neither synced nor closed),
+   for instance a memory stream. Returns GKX_OK, GKX_ENOTFOUND, GKX_EIO (out
+   failed) or GKX_ESTORE (the store could not be read, or the log grew
+   meanwhile: try again). On failure out holds part of an export. */
+GKX_NODISCARD int gkx_export_stream (gkx_store_t *store, const uint8_t pid[GKX_ID_BYTES],
+                                     const uint8_t exported_by[GKX_ID_BYTES],
+                                     uint64_t exported_at_ms, FILE *out, char *errbuf);
 
 /* Writes partnership pid's log to path (replaced atomically; fsync'd).
    exported_at_ms goes in the header. Returns GKX_OK, GKX_ENOTFOUND, GKX_EIO

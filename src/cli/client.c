@@ -211,9 +211,11 @@ s_reply_error (const json_t *json, long status, const char *dir)
     return s_fail ("%s", text);
 }
 
-int
-cli_client_call (const char *dir, const char *method, const char *path, const json_t *body,
-                 json_t **reply_p, long *status_p)
+/* Sends the request; on a 2xx reply, hands back the parsed JSON in *reply_p
+   or, when bytes_p is set, the body's bytes in *bytes_p and *len_p. */
+static int
+s_call (const char *dir, const char *method, const char *path, const json_t *body,
+        json_t **reply_p, long *status_p, uint8_t **bytes_p, size_t *len_p)
 {
     assert (dir);
     assert (method);
@@ -319,6 +321,13 @@ cli_client_call (const char *dir, const char *method, const char *path, const js
         rc = s_reply_error (json, status, dir);
         goto cleanup;
     }
+    if (bytes_p) {
+        *bytes_p = reply.data ? (uint8_t *) reply.data : gkx_zalloc (1);
+        *len_p = reply.len;
+        reply.data = NULL;
+        rc = CLI_OK;
+        goto cleanup;
+    }
     if (!json) {
         rc = s_fail ("the node in %s sent a reply that is not JSON (HTTP %ld)", dir, status);
         goto cleanup;
@@ -340,6 +349,20 @@ cleanup:
     json_decref (json);
     gkx_config_destroy (&config);
     return rc;
+}
+
+int
+cli_client_call (const char *dir, const char *method, const char *path, const json_t *body,
+                 json_t **reply_p, long *status_p)
+{
+    return s_call (dir, method, path, body, reply_p, status_p, NULL, NULL);
+}
+
+int
+cli_client_fetch (const char *dir, const char *path, uint8_t **bytes_p, size_t *len_p)
+{
+    assert (bytes_p && len_p);
+    return s_call (dir, "GET", path, NULL, NULL, NULL, bytes_p, len_p);
 }
 
 void

@@ -14,6 +14,7 @@
 #include "cli.h"
 
 #include <jansson.h>
+#include <stdint.h>
 
 /* Default milliseconds a call waits for the whole answer. */
 #define CLI_CLIENT_TIMEOUT_MS 10000L
@@ -31,6 +32,13 @@
    error's message). status_p may be NULL. */
 int cli_client_call (const char *dir, const char *method, const char *path, const json_t *body,
                      json_t **reply_p, long *status_p);
+
+/* Sends GET PATH to the node of DIR like cli_client_call, for a reply that
+   is not JSON (an export): on a 2xx reply returns CLI_OK with the body's
+   bytes in *bytes_p (the caller's, gkx_free it; NUL-terminated past *len_p)
+   and its length in *len_p; otherwise prints one line on stderr and returns
+   CLI_FAIL. */
+int cli_client_fetch (const char *dir, const char *path, uint8_t **bytes_p, size_t *len_p);
 
 /* Sets how long later calls wait for an answer, in milliseconds (> 0);
    the default is CLI_CLIENT_TIMEOUT_MS. */

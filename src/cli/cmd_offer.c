@@ -10,6 +10,7 @@
     PATH=null; the edits of one command form one entry.
 */
 #include "cli.h"
+#include "client.h"
 
 #include <gkx/alloc.h>
 #include <gkx/kind.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Longest request path built, and longest part after the partnership id. */
 #define S_URL_BYTES 512
@@ -648,9 +650,9 @@ cli_withdraw (int argc, char **argv, const char *dir)
 static const cli_spec_t s_export_spec = {
     "export",
     "usage: gkx export PID FILE [--json]\n\n"
-    "The running node writes the partnership's log (both chains, every entry as\n"
-    "signed) to FILE, the format gkx-audit verifies. The node writes the file, so\n"
-    "FILE must be writable by the node's user; its directory must exist.\n"
+    "The running node sends the partnership's log (both chains, every entry as\n"
+    "signed), the format gkx-audit verifies, and gkx writes it to FILE, replacing\n"
+    "it whole; FILE's directory must exist.\n"
     "(gkx log export does the same from the store when the node is down.)\n",
     CLI_OPT_JSON, 2, 2};
 
@@ -684,6 +686,29 @@ s_absolute (char out[PATH_MAX], const char *file)
     return CLI_OK;
 }
 
+/* Writes len bytes to path through path.tmp, synced and renamed over it,
+   so that no reader sees half a file. */
+static int
+s_file_replace (const char *path, const uint8_t *data, size_t len)
+{
+    char tmp[PATH_MAX + 8];
+    snprintf (tmp, sizeof tmp, "%s.tmp", path);
+    FILE *file = fopen (tmp, "wb");
+    if (!file) {
+        return cli_fail ("%s: %s", tmp, strerror (errno));
+    }
+    int ok = fwrite (data, 1, len, file) == len && fflush (file) == 0
+        && fsync (fileno (file)) == 0;
+    int saved = errno;
+    ok = fclose (file) == 0 && ok;
+    if (!ok || rename (tmp, path) != 0) {
+        saved = ok ? errno : saved;
+        unlink (tmp);
+        return cli_fail ("%s: %s", path, strerror (saved));
+    }
+    return CLI_OK;
+}
+
 int
 cli_export (int argc, char **argv, const char *dir)
 {
@@ -695,7 +720,6 @@ cli_export (int argc, char **argv, const char *dir)
     char pid[GKX_ID_TEXT_BYTES];
     char url[S_URL_BYTES];
     char path[PATH_MAX];
-    json_t *reply = NULL;
     if (cli_pid_parse (pid, &s_export_spec, args.args[0]) != CLI_OK) {
         return CLI_USAGE;
     }
@@ -703,22 +727,27 @@ cli_export (int argc, char **argv, const char *dir)
     if (rc != CLI_OK) {
         return rc;
     }
-    json_t *body = json_pack ("{s:s}", "path", path);
-    if (!body) {
-        return cli_fail ("%s: the path is not valid UTF-8", args.args[1]);
-    }
+    /* The node sends the export and gkx writes it, with the rights of its
+       own user: the node writes no file a client names. */
+    uint8_t *data = NULL;
+    size_t len = 0;
     s_url (url, pid, "/export");
-    rc = cli_api (dir, "POST", url, body, &reply);
-    json_decref (body);
-    if (rc != CLI_OK) {
+    if (cli_client_fetch (dir, url, &data, &len) != CLI_OK) {
         return CLI_FAIL;
     }
+    rc = s_file_replace (path, data, len);
+    gkx_free (data);
+    if (rc != CLI_OK) {
+        return rc;
+    }
     if (args.json) {
+        json_t *reply = json_pack ("{s:s, s:s, s:I}", "partnership", pid, "path", path, "bytes",
+                                   (json_int_t) len);
         cli_json_print (reply);
+        json_decref (reply);
     }
     else {
-        printf ("exported %s to %s\n", pid, s_str (reply, "path"));
+        printf ("exported %s to %s\n", pid, path);
     }
-    json_decref (reply);
     return CLI_OK;
 }

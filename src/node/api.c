@@ -36,12 +36,17 @@
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
 /* Longest export path accepted, with its NUL. */
 #define S_PATH_BYTES PATH_MAX
+/* The directory, in the node's, that POST .../export may write into. */
+#define S_EXPORT_DIR "exports"
+/* Content type of an export sent as a reply. */
+#define S_EXPORT_TYPE "application/octet-stream"
 
 /* Work handed to the loop, and what the loop leaves for the reply. */
 typedef struct {
@@ -65,6 +70,7 @@ typedef struct {
     gkx_report_query_t query;       /* a report's grouping and range */
     int csv;                        /* answer a report as CSV */
     char *text;                     /* a text reply (ours) */
+    size_t text_len;                /* its bytes, when it is binary (an export) */
     int ran;                        /* the loop ran the job */
     json_t *reply;                  /* the reply on success */
     int status;                     /* the status: of the reply, or of the error */
@@ -1246,8 +1252,90 @@ s_export_fn (gkx_node_t *node, void *arg)
     return GKX_OK;
 }
 
+/* On the loop: the export, in memory, into job->text and job->text_len. */
+static int
+s_export_bytes_fn (gkx_node_t *node, void *arg)
+{
+    s_job_t *job = arg;
+    job->ran = 1;
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    char *data = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream (&data, &len);
+    if (!out) {
+        return s_job_fail (job, GKX_EIO, 500, "io_error", "export: %s", strerror (errno));
+    }
+    int rc = gkx_export_stream (gkx_node_store (node), job->pid,
+                                gkx_identity_id (gkx_node_identity (node)), s_now_ms (), out,
+                                errbuf);
+    fclose (out);
+    if (rc == GKX_OK) {
+        job->text = gkx_memdup (data, len);
+        job->text_len = len;
+    }
+    free (data);
+    if (rc == GKX_ENOTFOUND) {
+        char pid[GKX_ID_TEXT_BYTES];
+        gkx_id_format (pid, job->pid);
+        return s_job_fail (job, rc, 404, "not_found", "no partnership %s on this node", pid);
+    }
+    if (rc != GKX_OK) {
+        return s_job_fail (job, rc, 500, "io_error", "%s", errbuf[0] ? errbuf : gkx_strerror (rc));
+    }
+    return GKX_OK;
+}
+
+/* GET /v1/partnerships/{id}/export: the partnership's log as the reply's
+   body, for the client to keep where it likes (gkx export PID FILE). */
+static json_t *
+s_export_get (gkx_http_request_t *request, void *user, int *status_p)
+{
+    s_job_t job;
+    json_t *error = s_job_pid (&job, request, status_p);
+    if (error) {
+        return error;
+    }
+    json_t *reply = s_job_run (user, s_export_bytes_fn, &job, status_p);
+    if (job.text) {
+        json_decref (reply);
+        reply = gkx_http_reply_typed (request, S_EXPORT_TYPE, job.text, job.text_len);
+        gkx_free (job.text);
+    }
+    return reply;
+}
+
+/* Returns NULL when dir (a real path) is the node's export directory,
+   made on first use, else the 403 reply. The node writes with its own
+   rights, so a path anywhere would let the token's holder replace any file
+   the node's user may write (its keys, its store, a shell's profile). */
+static json_t *
+s_export_dir_check (gkx_node_t *node, const char *dir, const char *path, int *status_p)
+{
+    char exports[S_PATH_BYTES];
+    int len = snprintf (exports, sizeof exports, "%s/" S_EXPORT_DIR, gkx_node_dir (node));
+    if (len < 0 || (size_t) len >= sizeof exports) {
+        return gkx_http_error (status_p, 400, "bad_path", "path: the node directory is too long");
+    }
+    if (mkdir (exports, 0700) != 0 && errno != EEXIST) {
+        return gkx_http_error (status_p, 500, "io_error", "export directory %.200s: %s",
+                               exports, strerror (errno));
+    }
+    char *real_exports = realpath (exports, NULL);
+    char *real_dir = realpath (dir, NULL);
+    int inside = real_exports && real_dir && strcmp (real_exports, real_dir) == 0;
+    json_t *reply = inside ? NULL
+        : gkx_http_error (status_p, 403, "forbidden",
+                          "path: %.200s is outside the node's export directory %.200s; the node "
+                          "writes exports only there (GET the export to keep it elsewhere)",
+                          path, real_exports ? real_exports : exports);
+    free (real_exports);
+    free (real_dir);
+    return reply;
+}
+
 /* POST /v1/partnerships/{id}/export {"path": "/abs/file"}: the node writes
-   the partnership's log to that file (replaced atomically). */
+   the partnership's log to that file (replaced atomically), which must be in
+   the node's export directory DIR/exports. */
 static json_t *
 s_export (gkx_http_request_t *request, void *user, int *status_p)
 {
@@ -1276,6 +1364,15 @@ s_export (gkx_http_request_t *request, void *user, int *status_p)
     size_t dir_len = slash == text ? 1 : (size_t) (slash - text);
     memcpy (dir, text, dir_len);
     dir[dir_len] = '\0';
+    if (strcmp (slash + 1, ".") == 0 || strcmp (slash + 1, "..") == 0) {
+        return gkx_http_error (status_p, 400, "bad_path", "path: must name a file");
+    }
+    /* Before anything else is looked at, so a refused path tells nothing of
+       the file system either. */
+    error = s_export_dir_check (user, dir, text, status_p);
+    if (error) {
+        return error;
+    }
     struct stat st;
     if (stat (dir, &st) != 0) {
         return gkx_http_error (status_p, 400, "bad_path", "path: directory %.200s: %s", dir,
@@ -2244,6 +2341,7 @@ static const gkx_http_route_t s_routes[] = {
     {"POST /v1/partnerships/{}/proposals/{}/decline", s_decline},
     {"POST /v1/partnerships/{}/proposals/{}/withdraw", s_withdraw},
     {"POST /v1/partnerships/{}/export", s_export},
+    {"GET /v1/partnerships/{}/export", s_export_get},
     {"GET /v1/partnerships/{}/conversions", s_conversions_get},
     {"POST /v1/partnerships/{}/conversions/{}/status", s_conversion_status},
     {"GET /v1/partnerships/{}/postback-url", s_postback_url},

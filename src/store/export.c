@@ -2,8 +2,9 @@
     Part of gokart-exchange; MIT licence.
 
     Writing streams each chain from a read transaction straight into a
-    temporary file, which is synced and renamed over the target, so a reader
-    never sees half an export. Import retries entries whose cross-links are
+    stream: a temporary file, which is synced and renamed over the target,
+    so a reader never sees half an export, or the node's memory, for an
+    export sent as an API reply. Import retries entries whose cross-links are
     not yet satisfied until a pass makes no progress.
 */
 #include <gkx/alloc.h>
@@ -48,9 +49,9 @@ s_count_entry (const gkx_entry_t *entry, void *arg)
 }
 
 int
-gkx_export_write (gkx_store_t *store, const uint8_t pid[GKX_ID_BYTES],
-                  const uint8_t exported_by[GKX_ID_BYTES], uint64_t exported_at_ms,
-                  const char *path, char *errbuf)
+gkx_export_stream (gkx_store_t *store, const uint8_t pid[GKX_ID_BYTES],
+                   const uint8_t exported_by[GKX_ID_BYTES], uint64_t exported_at_ms,
+                   FILE *out, char *errbuf)
 {
     gkx_partnership_t partnership;
     gkx_head_t adv;
@@ -80,14 +81,7 @@ gkx_export_write (gkx_store_t *store, const uint8_t pid[GKX_ID_BYTES],
     header.exported_at_ms = exported_at_ms;
     header.entry_count = adv.seq + pub.seq + evidence;
 
-    char tmp[4096];
-    if (snprintf (tmp, sizeof tmp, "%s.tmp", path) >= (int) sizeof tmp) {
-        return gkx_fail (errbuf, GKX_EINVAL, "export: path too long");
-    }
-    s_writer_t writer = {fopen (tmp, "wb"), 0, 0};
-    if (!writer.file) {
-        return gkx_fail (errbuf, GKX_EIO, "export %s: %s", tmp, strerror (errno));
-    }
+    s_writer_t writer = {out, 0, 0};
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init (&sbuf);
     gkx_logfile_header_encode (&sbuf, &header);
@@ -106,12 +100,35 @@ gkx_export_write (gkx_store_t *store, const uint8_t pid[GKX_ID_BYTES],
     if (rc == GKX_OK && !writer.failed && writer.count != header.entry_count) {
         rc = GKX_ESTORE;
     }
-    int flushed = fflush (writer.file) == 0 && fsync (fileno (writer.file)) == 0;
-    fclose (writer.file);
-    if (writer.failed || !flushed || rc != GKX_OK) {
+    if (writer.failed || fflush (out) != 0 || rc != GKX_OK) {
+        return gkx_fail (errbuf, rc == GKX_OK ? GKX_EIO : rc, "export: could not be written%s",
+                         rc == GKX_ESTORE ? " (the log changed meanwhile; try again)" : "");
+    }
+    return GKX_OK;
+}
+
+int
+gkx_export_write (gkx_store_t *store, const uint8_t pid[GKX_ID_BYTES],
+                  const uint8_t exported_by[GKX_ID_BYTES], uint64_t exported_at_ms,
+                  const char *path, char *errbuf)
+{
+    char tmp[4096];
+    if (snprintf (tmp, sizeof tmp, "%s.tmp", path) >= (int) sizeof tmp) {
+        return gkx_fail (errbuf, GKX_EINVAL, "export: path too long");
+    }
+    FILE *file = fopen (tmp, "wb");
+    if (!file) {
+        return gkx_fail (errbuf, GKX_EIO, "export %s: %s", tmp, strerror (errno));
+    }
+    char why[GKX_ERRBUF_BYTES] = "";
+    int rc = gkx_export_stream (store, pid, exported_by, exported_at_ms, file, why);
+    int flushed = rc == GKX_OK && fsync (fileno (file)) == 0;
+    fclose (file);
+    if (rc != GKX_OK || !flushed) {
         unlink (tmp);
-        return gkx_fail (errbuf, rc == GKX_OK ? GKX_EIO : rc, "export %s: could not be written%s",
-                         path, rc == GKX_ESTORE ? " (the log changed meanwhile; try again)" : "");
+        return rc != GKX_OK && rc != GKX_EIO
+            ? gkx_fail (errbuf, rc, "%s", why)
+            : gkx_fail (errbuf, GKX_EIO, "export %s: could not be written", path);
     }
     if (rename (tmp, path) != 0) {
         rc = gkx_fail (errbuf, GKX_EIO, "export %s: %s", path, strerror (errno));
