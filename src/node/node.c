@@ -55,6 +55,11 @@
 /* ZeroMQ heartbeat interval and timeout (ms). */
 #define S_HEARTBEAT_IVL_MS 1000
 #define S_HEARTBEAT_TIMEOUT_MS 5000
+/* A handshake not done in this time (ms) is given up, and the DEALER connects
+   again: a connection opened while the link was dead (a blackhole, a frozen
+   peer) would otherwise hold the DEALER for ZeroMQ's default of 30 s after
+   the link is back (tests/partition). */
+#define S_HANDSHAKE_IVL_MS 5000
 /* Least time between two resyncs honoured for one peer (ms): a flood of
    resync heads must not make the node resend its window again and again. */
 #define S_RESYNC_MIN_MS 200
@@ -419,6 +424,7 @@ s_connect (gkx_node_t *self, s_peer_t *peer)
     zsock_set_reconnect_ivl (peer->dealer, 100);
     zsock_set_heartbeat_ivl (peer->dealer, S_HEARTBEAT_IVL_MS);
     zsock_set_heartbeat_timeout (peer->dealer, S_HEARTBEAT_TIMEOUT_MS);
+    zsock_set_handshake_ivl (peer->dealer, S_HANDSHAKE_IVL_MS);
     if (zsock_connect (peer->dealer, "%s", endpoint) != 0) {
         zsock_destroy (&peer->dealer);
         return GKX_EINVAL;
@@ -967,6 +973,7 @@ gkx_node_open (gkx_node_t **self_p, const char *dir, char *errbuf)
     zsock_set_linger (self->router, 0);
     zsock_set_heartbeat_ivl (self->router, S_HEARTBEAT_IVL_MS);
     zsock_set_heartbeat_timeout (self->router, S_HEARTBEAT_TIMEOUT_MS);
+    zsock_set_handshake_ivl (self->router, S_HANDSHAKE_IVL_MS);
     if (zsock_bind (self->router, "%s", self->config->listen) < 0) {
         rc = gkx_fail (errbuf, GKX_EIO, "cannot listen on %s: %s", self->config->listen,
                        zmq_strerror (zmq_errno ()));
