@@ -143,7 +143,7 @@ PY
 ok "postback-url --json: the base as configured, p= the short id, t= the 0600 token, docs/postbacks.md's AppsFlyer template" t_postback_url
 
 t_flood() {
-    "$PY" "$POSTBACKS" --url "$BASE" --short "$SHORT" --token "$TOKEN" --count "$FLOOD" \
+    "$PY" "$POSTBACKS" --url "$BASE" --short "$SHORT" --token="$TOKEN" --count "$FLOOD" \
         --mmp appsflyer,adjust --retries 0.10 --invalid 0.05 --concurrency 16 --seed 1 \
         --events install,purchase --out "$T/flood.json" --log "$T/flood.log" &&
     [ "$(json "$T/flood.json" 'j["sent"], j["valid_unique"], j["statuses"]')" = \
@@ -281,7 +281,7 @@ ok "budget.total=6.00 at 2.50 each: the third is rejected \"budget\", the offer 
 
 t_kill() {
     PID_K=$(share_offer "$OFFER_PLAIN") || return 1
-    "$PY" "$POSTBACKS" --url "$BASE" --short "${PID_K:0:16}" --token "$TOKEN" --count "$KILL_FLOOD" \
+    "$PY" "$POSTBACKS" --url "$BASE" --short "${PID_K:0:16}" --token="$TOKEN" --count "$KILL_FLOOD" \
         --retries 0.10 --invalid 0 --concurrency 16 --seed 2 --tolerate-errors \
         --out "$T/kill.json" --log "$T/kill.log" >"$T/kill.out" 2>&1 &
     local flood=$! pid_a; pid_a=$(node_pid a)
@@ -311,7 +311,7 @@ PY
 ok "SIGKILL mid-flood: after the restart every conversion answered 2xx is on the advertiser once" t_kill
 
 t_resend() {
-    "$PY" "$POSTBACKS" --url "$BASE" --short "${PID_K:0:16}" --token "$TOKEN" --resend "$T/kill.log" \
+    "$PY" "$POSTBACKS" --url "$BASE" --short "${PID_K:0:16}" --token="$TOKEN" --resend "$T/kill.log" \
         --resend-acknowledged 500 --concurrency 16 --out "$T/resend.json" &&
     wait_for 10 has_count a "$PID_K" "$KILL_FLOOD" && conversions a "$PID_K" "$T/kill.a2" &&
     "$PY" - "$T/kill.json" "$T/resend.json" "$T/kill.a2" "$KILL_FLOOD" <<'PY'

@@ -83,7 +83,7 @@ edit_for() {
 # postbacks SEED COUNT WHEN: one postback run against the advertiser (10% retried, 2% invalid);
 # its summary goes to $T/pb.WHEN.SEED.json; fails unless every check of postbacks.py held.
 postbacks() {
-    "$PY" "$POSTBACKS" --url "$BASE" --short "$SHORT" --token "$TOKEN" --count "$2" \
+    "$PY" "$POSTBACKS" --url "$BASE" --short "$SHORT" --token="$TOKEN" --count "$2" \
         --retries 0.10 --invalid 0.02 --concurrency 4 --seed "$1" --out "$T/pb.$3.$1.json" \
         >"$T/pb.$3.$1.out" 2>&1 || { cat "$T/pb.$3.$1.out"; return 1; }
 }
