@@ -7,7 +7,7 @@
 plan 14
 
 A="$T/adv" P="$T/pub"
-WALK="$GKX_BUILDDIR/examples/log_walkthrough"
+WALK=$(vg_program "$GKX_BUILDDIR/examples/log_walkthrough")
 
 t_setup() {
     "$GKX" init --dir "$A" --role advertiser --name "Acme Ads" >/dev/null &&
@@ -39,7 +39,7 @@ t_verify_sound() {
 ok "gkx-audit verify accepts both sound exports" t_verify_sound
 
 t_example_program() {
-    run 0 "$T/ex.out" "$GKX_BUILDDIR/examples/verify_export" "$T/advertiser.log" &&
+    run 0 "$T/ex.out" "$(vg_program "$GKX_BUILDDIR/examples/verify_export")" "$T/advertiser.log" &&
     contains "$T/ex.out" "sound: 6 entries"
 }
 ok "examples/verify_export, a short libgkx program, verifies an export" t_example_program
