@@ -878,6 +878,34 @@ s_write_acks (gkx_node_t *self, s_peer_t *peer, uint64_t now)
     }
 }
 
+/* Stops gkx_store_iterate at the first entry that is not an ack. */
+static int
+s_not_ack (const gkx_entry_t *entry, void *arg)
+{
+    (void) arg;
+    return gkx_entry_kind (entry) != GKX_KIND_ACK ? -1 : 0;
+}
+
+/* At start: owes an ack for a partnership whose counterparty chain holds
+   entries, other than acks, that our chain does not acknowledge yet. The
+   ack of entries received is written S_ACK_DELAY_MS later, so a run killed
+   in between forgot it, and nothing would set it again until the
+   counterparty wrote more: their last entries would never become final. */
+static int
+s_owe_ack (const gkx_partnership_t *p, void *arg)
+{
+    gkx_node_t *self = arg;
+    s_peer_t *peer = s_peer_by_id (self, s_counterparty (p));
+    gkx_head_t own;
+    if (peer && !p->is_frozen
+        && gkx_store_head (self->store, p->pid, p->self_role, &own) == GKX_OK
+        && gkx_store_iterate (self->store, p->pid, s_other (p->self_role), own.seen_seq + 1,
+                              s_not_ack, NULL) == -1) {
+        s_flow (peer, p->pid)->ack_due_ms = s_now_ms () + S_ACK_DELAY_MS;
+    }
+    return 0;
+}
+
 /* Housekeeping: stop requests, acks and keepalives. */
 static int
 s_on_tick (zloop_t *loop, int timer_id, void *arg)
@@ -1005,6 +1033,7 @@ gkx_node_run (gkx_node_t *self)
     pthread_mutex_lock (&self->calls_lock);
     self->running = 1;
     pthread_mutex_unlock (&self->calls_lock);
+    gkx_store_partnerships (self->store, s_owe_ack, self);
     char id[GKX_ID_TEXT_BYTES];
     gkx_id_format (id, gkx_identity_id (self->identity));
     s_log ("info", "node %s (%s \"%s\") ready: replication on %s, %zu peers", id,

@@ -15,23 +15,23 @@ usage: crash.py load --node a=DIR --node p=DIR --pid PID --count N --seed S [--c
 load: sends N valid postbacks (10% of them retried) to the advertiser's postback endpoint with
 tests/integration/postbacks.py's generator and checker, and meanwhile M offer edits through each
 node's API, spread over the load. With --kill it sends SIGKILL to PROCESS_ID (a gkxd) once K
-postbacks have been answered (or failed), plus 0 to 20 ms; a K of the number of requests or more
-kills (K - requests) * 20 ms after the last answer, plus 0 to 20 ms. Every 2xx postback answer's conversion
-id is appended to --acked, every 2xx edit's entry hash to --edits-acked ("NAME HASH" lines);
---log is postbacks.py's --log (for --resend), --out a JSON summary. Exit status 1 when an answer
-breaks the contract (a refusal other than "no answer" or a 503, a retry answered with another
-conversion, ...).
+postbacks have been answered (or failed), plus 0 to 20 ms; a K of the number of requests or
+more kills (K - requests) * 20 ms after the last answer, plus 0 to 20 ms. Every 2xx postback
+answer's conversion id is appended to --acked, every 2xx edit's entry hash to --edits-acked
+("NAME HASH" lines); --log is postbacks.py's --log (for --resend), --out a JSON summary. Exit
+status 1 when an answer breaks the contract (a refusal other than "no answer" or a 503, a retry
+answered with another conversion, ...).
 
 check: waits (at most --deadline seconds) until both nodes hold the same chains, list and count
---expected conversions and serve the same offer and report digests, then checks that every
-acknowledged conversion is listed exactly once by both nodes (none twice, no click id twice,
-nothing else; those of earlier checks are taken from --known and only the later ones are listed,
-unless --full, while the reports must count them all), that the publisher
-flagged none, that every acknowledged edit is in both change logs, that both nodes' exports (the
-API's export) pass gkx-audit verify and compare equal, and that the export the killed node's
-store gave right after the kill (--crash-export) is sound and a prefix of its export now. Writes
-the findings as JSON to --out (lost, duplicated, audit_verified, ...); exit status 1 when one
-fails.
+--expected conversions, serve the same offer and report digests, and each chain's last entry
+other than an ack is acknowledged by the other chain; then checks that every acknowledged
+conversion is listed exactly once by both nodes (none twice, no click id twice, nothing else;
+those of earlier checks are taken from --known and only the later ones are listed, unless
+--full, while the reports must count them all), that the publisher flagged none, that every
+acknowledged edit is in both change logs, that both nodes' exports (the API's export) pass
+gkx-audit verify and compare equal, and that the export the killed node's store gave right
+after the kill (--crash-export) is sound and a prefix of its export now. Writes the findings as
+JSON to --out (lost, duplicated, audit_verified, ...); exit status 1 when one fails.
 """
 import argparse
 import collections
@@ -283,17 +283,36 @@ class Check:
                            (self.pid, known["seq"]))["conversions"]
             heads = node.get("/v1/partnerships/%s" % self.pid)["heads"]
             report = node.get("/v1/report?partnership=%s" % self.pid)
+            changes = node.get("/v1/partnerships/%s/changes" % self.pid)["changes"]
+            conversions = [{"id": i, "click_id": c, "seq": q, "flag": None}
+                           for i, c, q in known["conversions"]] + new
+            # The last entry of each chain that is not an ack (the test writes the genesis,
+            # edits and conversions): the other chain must acknowledge it (docs/protocol.md,
+            # "Acknowledgements"), also when the node that had to was killed before it did.
+            written = {"advertiser": max([1] + [c["seq"] for c in conversions]),
+                       "publisher": 0}
+            for c in changes:
+                role = c["entry"]["role"]
+                written[role] = max(written[role], c["entry"]["seq"])
             state[name] = {
-                "conversions": [{"id": i, "click_id": c, "seq": q, "flag": None}
-                                for i, c, q in known["conversions"]] + new,
+                "conversions": conversions,
                 "count": sum(t["count"] for t in report["totals"]),
                 "heads": (heads["advertiser_seq"], heads["publisher_seq"]),
+                "acked": (heads["advertiser_acked_seq"], heads["publisher_acked_seq"]),
+                "written": (written["advertiser"], written["publisher"]),
                 "offer": node.get("/v1/partnerships/%s/offer?digest=1" % self.pid)["digest"],
                 "report": report["digest"],
-                "changes": {c["entry"]["hash"] for c in
-                            node.get("/v1/partnerships/%s/changes" % self.pid)["changes"]},
+                "changes": {c["entry"]["hash"] for c in changes},
             }
         self.state = state
+
+    def unacknowledged(self, name):
+        """The chains of which node NAME holds entries (other than acks) that the other chain
+        does not acknowledge, as "ROLE up to seq N, acknowledged up to M"."""
+        s = self.state[name]
+        return ["%s up to seq %d, acknowledged up to %d" % (role, written, acked)
+                for role, written, acked in zip(("advertiser", "publisher"), s["written"],
+                                                s["acked"]) if acked < written]
 
     def caught_up(self):
         a, p = self.state["a"], self.state["p"]
@@ -301,7 +320,8 @@ class Check:
         return (len(a["conversions"]) == len(p["conversions"]) == self.args.expected and
                 a["count"] == p["count"] == self.args.expected and
                 a["heads"] == p["heads"] and a["offer"] == p["offer"] and
-                a["report"] == p["report"] and edits <= a["changes"] and edits <= p["changes"])
+                a["report"] == p["report"] and edits <= a["changes"] and edits <= p["changes"]
+                and not self.unacknowledged("a") and not self.unacknowledged("p"))
 
     def audits(self, *runs):
         """Runs gkx-audit once per argument list, all at once; returns (exit status, the JSON
@@ -422,6 +442,10 @@ class Check:
         if flagged:
             self.problem("the publisher flagged %d conversions, e.g. %s" % (len(flagged),
                                                                             flagged[:2]))
+        for name in ("a", "p"):
+            if self.unacknowledged(name):
+                self.problem("%s: entries never acknowledged by the other member: %s" %
+                             (name, "; ".join(self.unacknowledged(name))))
         for what in ("heads", "count", "offer", "report"):
             if self.state["a"][what] != self.state["p"][what]:
                 self.problem("%s differ: advertiser %s, publisher %s" % (
