@@ -51,7 +51,7 @@ typedef struct {
     int error;
     char message[GKX_ERRBUF_BYTES];
     const char *path;
-    FILE *file;
+    FILE *file;     /* NULL for an empty text */
     int line;       /* line last handed to inih */
     int directory_serve_line;   /* line of [directory] serve; 0 when not given */
     int directory_listen_line;  /* line of [directory] listen; 0 when not given */
@@ -67,17 +67,39 @@ typedef struct {
    handler, and the handler runs right after the reader returns its line.
    inih would read the rest of a line longer than its buffer as lines of
    their own, so that a cut list could silently mean something else: such a
-   line is an error, and its rest is skipped to keep the count right. */
+   line is an error, and its rest is skipped to keep the count right. A NUL
+   byte would end a line early for inih, silently dropping what follows
+   it: such a line is an error too. */
 static char *
 s_reader (char *str, int num, void *stream)
 {
     s_parse_t *parse = stream;
+    if (!parse->file) {
+        return NULL;
+    }
+    long start = ftell (parse->file);
     char *line = fgets (str, num, parse->file);
     if (!line) {
         return NULL;
     }
     parse->line++;
     size_t len = strlen (line);
+    long end = ftell (parse->file);
+    if (start >= 0 && end > start && (size_t) (end - start) != len) {
+        if (str[end - start - 1] != '\n') {
+            int c = getc (parse->file);
+            while (c != EOF && c != '\n') {
+                c = getc (parse->file);
+            }
+        }
+        if (parse->error == GKX_OK) {
+            parse->error = GKX_ECONFIG;
+            snprintf (parse->message, sizeof parse->message, "%s line %d: holds a NUL byte",
+                      parse->path, parse->line);
+        }
+        line[0] = '\0';
+        return line;
+    }
     if (len > 0 && line[len - 1] != '\n') {
         int c = getc (parse->file);
         if (c != EOF && c != '\n') {
@@ -708,7 +730,8 @@ s_finish (gkx_config_t *c, const s_parse_t *parse, char *errbuf)
     return s_finish_notify (c, parse, errbuf);
 }
 
-/* Reads a configuration from file, named path in messages; closes file. */
+/* Reads a configuration from file (NULL: an empty one), named path in
+   messages; closes file. */
 static int
 s_load (gkx_config_t **self_p, FILE *file, const char *path, char *errbuf)
 {
@@ -721,7 +744,9 @@ s_load (gkx_config_t **self_p, FILE *file, const char *path, char *errbuf)
     config->notify_window_seconds = GKX_CONFIG_NOTIFY_WINDOW_DEFAULT;
     s_parse_t parse = {.config = config, .error = GKX_OK, .path = path, .file = file};
     int line = ini_parse_stream (s_reader, &parse, s_handler, &parse);
-    fclose (file);
+    if (file) {
+        fclose (file);
+    }
     int rc = GKX_OK;
     if (line != 0 && parse.error == GKX_OK) {
         rc = gkx_fail (errbuf, GKX_ECONFIG, "%s line %d: not valid INI", path, line);
@@ -770,9 +795,9 @@ gkx_config_parse (gkx_config_t **self_p, const char *text, size_t len, const cha
     if (sodium_init () < 0) {
         return gkx_fail (errbuf, GKX_EIO, "config: libsodium failed to initialise");
     }
-    /* fmemopen may refuse a size of 0; one NUL byte reads as an empty file. */
-    FILE *file = len ? fmemopen ((void *) text, len, "r") : fmemopen ("", 1, "r");
-    if (!file) {
+    /* fmemopen may refuse a size of 0; no file reads as an empty one. */
+    FILE *file = len ? fmemopen ((void *) text, len, "r") : NULL;
+    if (len && !file) {
         return gkx_fail (errbuf, GKX_EIO, "%s: %s", name, strerror (errno));
     }
     return s_load (self_p, file, name, errbuf);

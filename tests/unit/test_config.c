@@ -481,6 +481,17 @@ START_TEST (test_parse_reads_text_as_the_file)
     ck_assert_ptr_nonnull (strstr (errbuf, "mem.conf line 4: "));
     ck_assert_int_eq (gkx_config_parse (&from_text, "", 0, "mem.conf", errbuf), GKX_ECONFIG);
     ck_assert_str_eq (errbuf, "mem.conf: [node] role is required");
+    /* A NUL byte is refused with its line, not read as the end of the line
+       (the rest would be dropped) nor as a cut long line. */
+    static const char nul[] = "[node]\nrole = adv\0ertiser\nname = A\n";
+    ck_assert_int_eq (gkx_config_parse (&from_text, nul, sizeof nul - 1, "mem.conf", errbuf),
+                      GKX_ECONFIG);
+    ck_assert_str_eq (errbuf, "mem.conf line 2: holds a NUL byte");
+    static const char nul_first[] = "[node]\nrole = publisher\nname = P\n\0[x]\ny = 1\n";
+    ck_assert_int_eq (gkx_config_parse (&from_text, nul_first, sizeof nul_first - 1, "mem.conf",
+                                        errbuf),
+                      GKX_ECONFIG);
+    ck_assert_str_eq (errbuf, "mem.conf line 4: holds a NUL byte");
     /* Only len bytes are read: the text need not end with a NUL. */
     static const char cut[] = "[node]\nrole = publisher\nname = P\n[junk";
     ck_assert_int_eq (gkx_config_parse (&from_text, cut, strlen (cut) - 5, "mem.conf", errbuf),
