@@ -39,10 +39,15 @@ def median(values):
 
 
 def wait_for(seconds, what, fn, pause=0.01):
-    """Calls fn until it returns something true, for at most seconds; returns its value."""
+    """Calls fn until it returns something true, for at most seconds; returns its value. A
+    call that times out or loses its connection (a node whose loop is busy for longer than
+    the client's timeout) counts as not yet."""
     deadline = time.monotonic() + seconds
     while True:
-        value = fn()
+        try:
+            value = fn()
+        except (OSError, http.client.HTTPException):
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
