@@ -134,6 +134,12 @@ typedef struct {
 } s_proposal_t;
 
 /* A partnership's merge state. */
+/* A held entry's place in its author's chain. */
+typedef struct {
+    uint64_t seq;
+    uint8_t hash[GKX_MERGE_HASH_BYTES];
+} s_held_t;
+
 struct gkx_merge {
     /* member ids, indexed by role - 1 */
     uint8_t members[2][GKX_MERGE_ID_BYTES];
@@ -177,6 +183,13 @@ struct gkx_merge {
     json_t *writers;
     /* hlc of the entry that gave "status" its current value; 0 for the genesis's */
     uint64_t status_hlc;
+    /* per role - 1: the held entries' seqs and hashes, sorted by seq, so a
+       duplicate or an equivocation is found without scanning every entry */
+    s_held_t *held[2];
+    /* how many, per role - 1 */
+    size_t held_count[2];
+    /* how many allocated, per role - 1 */
+    size_t held_alloc[2];
 };
 
 /* ---------------------------------------------------------------------- */
@@ -859,12 +872,54 @@ gkx_merge_destroy (gkx_merge_t **self_p)
         s_entry_clear (&self->entries[i]);
     }
     gkx_free (self->entries);
+    gkx_free (self->held[0]);
+    gkx_free (self->held[1]);
     s_rules_free (self->rules, self->rule_count);
     gkx_offer_destroy (&self->genesis);
     gkx_free (self->offer_bytes);
     gkx_free (self->policy_bytes);
     gkx_free (self);
     *self_p = NULL;
+}
+
+/* The held entry of role with seq, or NULL; *at_p is where it is or would go. */
+static const s_held_t *
+s_held_find (const gkx_merge_t *self, int role, uint64_t seq, size_t *at_p)
+{
+    const s_held_t *held = self->held[role - 1];
+    size_t lo = 0;
+    size_t hi = self->held_count[role - 1];
+    /* chains arrive in order: the usual place is the end */
+    if (hi > 0 && held[hi - 1].seq < seq) {
+        lo = hi;
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (held[mid].seq < seq) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    *at_p = lo;
+    return lo < self->held_count[role - 1] && held[lo].seq == seq ? &held[lo] : NULL;
+}
+
+/* Records a newly held entry of role at place at (from s_held_find). */
+static void
+s_held_insert (gkx_merge_t *self, int role, size_t at, uint64_t seq, const uint8_t *hash)
+{
+    int r = role - 1;
+    if (self->held_count[r] == self->held_alloc[r]) {
+        self->held_alloc[r] = self->held_alloc[r] ? self->held_alloc[r] * 2 : 16;
+        self->held[r] = gkx_realloc (self->held[r], self->held_alloc[r] * sizeof (s_held_t));
+    }
+    memmove (&self->held[r][at + 1], &self->held[r][at],
+             (self->held_count[r] - at) * sizeof (s_held_t));
+    self->held[r][at].seq = seq;
+    memcpy (self->held[r][at].hash, hash, GKX_MERGE_HASH_BYTES);
+    self->held_count[r]++;
 }
 
 int
@@ -881,16 +936,15 @@ gkx_merge_apply (gkx_merge_t *self, const gkx_merge_entry_t *entry, char *errbuf
         return gkx_fail (errbuf, GKX_ENOTMEMBER, "author: not the %s of this partnership",
                          gkx_role_name (entry->role) ? gkx_role_name (entry->role) : "member");
     }
-    for (size_t i = 0; i < self->count; i++) {
-        const s_entry_t *held = &self->entries[i];
-        if (held->role == entry->role && held->seq == entry->seq) {
-            if (memcmp (held->hash, entry->hash, GKX_MERGE_HASH_BYTES) == 0) {
-                return GKX_OK;
-            }
-            return gkx_fail (errbuf, GKX_EEQUIVOCATION,
-                             "entry: a different %s entry with seq %" PRIu64 " is held",
-                             gkx_role_name (entry->role), entry->seq);
+    size_t at;
+    const s_held_t *held = s_held_find (self, entry->role, entry->seq, &at);
+    if (held) {
+        if (memcmp (held->hash, entry->hash, GKX_MERGE_HASH_BYTES) == 0) {
+            return GKX_OK;
         }
+        return gkx_fail (errbuf, GKX_EEQUIVOCATION,
+                         "entry: a different %s entry with seq %" PRIu64 " is held",
+                         gkx_role_name (entry->role), entry->seq);
     }
     s_entry_t e;
     memset (&e, 0, sizeof (e));
@@ -933,6 +987,7 @@ gkx_merge_apply (gkx_merge_t *self, const gkx_merge_entry_t *entry, char *errbuf
              (self->count - lo) * sizeof (*self->entries));
     self->entries[lo] = e;
     self->count++;
+    s_held_insert (self, entry->role, at, entry->seq, entry->hash);
     if (self->fresh && lo == self->count - 1) {
         s_fold_entry (self, lo);
     }
