@@ -6,8 +6,8 @@
     read as the node's ROUTER reads them (src/node/node.c, s_on_router):
     a header frame (gkx_sync_decode), then for ["entries", pid, count] the
     next count frames, for ["card"] the next frame, then the next header.
-    Each input runs against two fresh stores in a temporary directory (on
-    /dev/shm when there is one): the advertiser's node receiving from the
+    Each input runs against two fresh stores in a temporary directory (in
+    $GKX_FUZZ_TMPDIR, else on /dev/shm when there is one): the advertiser's node receiving from the
     publisher, then the publisher's receiving from the advertiser, both
     fixed identities (fuzz.h), so that the partnership a genesis in the
     input creates is one the receiving node is a member of.
@@ -90,7 +90,11 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     (void) argv;
     s_advertiser = gkx_fuzz_identity (1);
     s_publisher = gkx_fuzz_identity (2);
-    const char *tmp = access ("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv ("TMPDIR");
+    /* scripts/fuzz names a directory it removes even when a run is cut short. */
+    const char *tmp = getenv ("GKX_FUZZ_TMPDIR");
+    if (!tmp || !*tmp) {
+        tmp = access ("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv ("TMPDIR");
+    }
     snprintf (s_dir, sizeof s_dir, "%s/gkx-fuzz-sync-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp (s_dir)) {
         perror ("fuzz_sync: mkdtemp");
