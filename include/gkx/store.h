@@ -64,6 +64,8 @@ typedef struct {
     int self_role;          /* this node's role in it: GKX_ROLE_* */
     int is_frozen;          /* 1 once equivocation was seen */
     uint64_t created_hlc;   /* the genesis entry's clock */
+    uint64_t claimed_seq;   /* the highest seq of our own chain the counterparty said it has
+                               seen (0: none); appends wait while it is above our head */
 } gkx_partnership_t;
 
 /* The newest entry of one chain. */
@@ -155,6 +157,13 @@ GKX_NODISCARD int gkx_store_ingest_batch (gkx_store_t *self, gkx_store_ingest_it
 /* Reads a partnership. Returns GKX_OK or GKX_ENOTFOUND. */
 GKX_NODISCARD int gkx_store_partnership (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
                                          gkx_partnership_t *out);
+
+/* Forgets the counterparty's claim to have seen more of our chain than we
+   hold (claimed_seq), so appends go on: the node calls it when the claim was
+   not backed by the entries it names (docs/protocol.md). GKX_OK, or
+   GKX_ENOTFOUND or a store error. */
+GKX_NODISCARD int gkx_store_claim_drop (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
+                                        char *errbuf);
 
 /* Calls fn for every partnership in pid order; stops early when fn returns
    non-zero and returns that value, else GKX_OK (or GKX_ESTORE). */

@@ -65,6 +65,10 @@
 #define S_RESYNC_MIN_MS 200
 /* Entries sent but not acknowledged for this long are sent again (ms). */
 #define S_RETRANSMIT_MS 2000
+/* How long a counterparty's claim to hold more of our chain than we do may
+   stop our appends without the entries it names coming back (ms). An honest
+   counterparty sends them at once on our heads. */
+#define S_CLAIM_MS 10000
 /* Milliseconds of a second, for lags shown in seconds. */
 #define S_SECOND_MS 1000.0
 
@@ -75,6 +79,12 @@ typedef struct {
     uint64_t acked;         /* own seq the peer says it holds */
     uint64_t ack_due_ms;    /* when to write an ack entry, or 0 */
     uint64_t progress_ms;   /* when acked last moved, or sending last started */
+    uint64_t given_from;    /* the peer's own seq it held when we last gave some back */
+    uint64_t given;         /* the last of its own seqs we gave back then */
+    uint64_t given_ms;      /* when */
+    uint64_t claim_since_ms;    /* when the peer's claim (claimed_seq) was seen, or 0 */
+    uint64_t claim_own;     /* our head then: the claim is being backed while it grows */
+    int claims_dropped;     /* the peer left a claim unbacked: its claims are dropped */
 } s_flow_t;
 
 /* A peer: its card, our connection to it, and the flows. */
@@ -339,6 +349,65 @@ s_send_range (gkx_node_t *self, s_peer_t *peer, const uint8_t pid[GKX_ID_BYTES],
     }
 }
 
+/* The clock of entry seq of a chain, or UINT64_MAX when it cannot be read. */
+static uint64_t
+s_hlc_at (gkx_node_t *self, const uint8_t pid[GKX_ID_BYTES], int role, uint64_t seq)
+{
+    gkx_entry_t *entry = NULL;
+    if (gkx_store_get (self->store, pid, role, seq, &entry) != GKX_OK) {
+        return UINT64_MAX;
+    }
+    uint64_t hlc = gkx_entry_hlc (entry);
+    gkx_entry_destroy (&entry);
+    return hlc;
+}
+
+/* Gives a peer back entries [from, to] of its own chain of p, which it lost
+   (restored from an old copy), at most a window of them, with the entries
+   of ours from our_from it lacks interleaved in clock order. An entry's
+   clock is above those of the entries it has seen, so the peer takes every
+   one in the order sent, and need not wait for the other chain's entries
+   it refused for want of these, and these for want of those. Returns the
+   last of its seqs given. */
+static uint64_t
+s_give_back (gkx_node_t *self, s_peer_t *peer, const gkx_partnership_t *p, uint64_t from,
+             uint64_t to, uint64_t our_from)
+{
+    int their_role = s_other (p->self_role);
+    gkx_head_t own;
+    uint64_t our_to = 0;
+    if (gkx_store_head (self->store, p->pid, p->self_role, &own) == GKX_OK) {
+        our_to = own.seq;
+    }
+    if (to - from >= S_WINDOW) {
+        to = from + S_WINDOW - 1;
+    }
+    if (our_to >= our_from && our_to - our_from >= S_WINDOW) {
+        our_to = our_from + S_WINDOW - 1;
+    }
+    uint64_t i = from;
+    uint64_t j = our_from;
+    while (i <= to) {
+        uint64_t hlc_i = s_hlc_at (self, p->pid, their_role, i);
+        uint64_t j_end = j;
+        while (j_end <= our_to && s_hlc_at (self, p->pid, p->self_role, j_end) < hlc_i) {
+            j_end++;
+        }
+        if (j_end > j) {
+            s_send_range (self, peer, p->pid, p->self_role, j, j_end - 1);
+            j = j_end;
+        }
+        uint64_t hlc_j = j <= our_to ? s_hlc_at (self, p->pid, p->self_role, j) : UINT64_MAX;
+        uint64_t i_end = i + 1;
+        while (i_end <= to && s_hlc_at (self, p->pid, their_role, i_end) < hlc_j) {
+            i_end++;
+        }
+        s_send_range (self, peer, p->pid, their_role, i, i_end - 1);
+        i = i_end;
+    }
+    return to;
+}
+
 /* Sends our own entries of pid to the peer while the window allows. */
 static void
 s_pump (gkx_node_t *self, s_peer_t *peer, const gkx_partnership_t *p)
@@ -474,6 +543,54 @@ s_is_recoverable (int rc)
     return rc == GKX_EGAP || rc == GKX_EAHEAD || rc == GKX_ENOTFOUND;
 }
 
+/* A counterparty's claim to have seen more of our chain than we hold (the
+   store's claimed_seq, left by an entry refused with GKX_EAHEAD) stops our
+   appends, so that a node restored from an old copy never signs a second
+   entry at a seq it used; the counterparty, which holds those entries, gives
+   them back at once on our heads. A claim they do not back within
+   S_CLAIM_MS (our head has not moved towards it) is dropped, and so is any
+   later claim of that peer in that partnership, at once: otherwise a member
+   could stop our appends for ever with one forged entry. */
+static void
+s_check_claim (gkx_node_t *self, s_peer_t *peer, const uint8_t pid[GKX_ID_BYTES], uint64_t now)
+{
+    gkx_partnership_t p;
+    gkx_head_t own;
+    if (gkx_store_partnership (self->store, pid, &p) != GKX_OK
+        || memcmp (s_counterparty (&p), gkx_card_id (peer->card), GKX_ID_BYTES) != 0
+        || gkx_store_head (self->store, pid, p.self_role, &own) != GKX_OK) {
+        return;
+    }
+    s_flow_t *flow = s_flow (peer, pid);
+    if (p.claimed_seq <= own.seq) {
+        flow->claim_since_ms = 0;
+        return;
+    }
+    if (!flow->claims_dropped && (!flow->claim_since_ms || own.seq > flow->claim_own)) {
+        flow->claim_since_ms = now;
+        flow->claim_own = own.seq;
+        return;
+    }
+    if (!flow->claims_dropped && now - flow->claim_since_ms < S_CLAIM_MS) {
+        return;
+    }
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    char id[13];
+    char pid_text[13];
+    if (gkx_store_claim_drop (self->store, pid, errbuf) != GKX_OK) {
+        s_log ("error", "partnership %s: claim not dropped: %s", s_short (pid, pid_text), errbuf);
+        flow->claim_since_ms = now;     /* the tick tries again */
+        return;
+    }
+    s_log ("warning",
+           "peer %s: partnership %s: its claim to hold our entries up to seq %llu (we hold %llu) "
+           "was not backed by them; dropped, appends go on",
+           s_short (gkx_card_id (peer->card), id), s_short (pid, pid_text),
+           (unsigned long long) p.claimed_seq, (unsigned long long) own.seq);
+    flow->claims_dropped = 1;
+    flow->claim_since_ms = 0;
+}
+
 /* Handles an entries message from an authenticated peer. */
 static void
 s_on_entries (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h, zmsg_t *msg)
@@ -488,6 +605,7 @@ s_on_entries (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h, zmsg
     int resync = 0;
     int acknowledge = 0;
     int ledger = 0;
+    uint64_t now = s_now_ms ();
     /* The message's entries go in with one durable commit. */
     size_t count = zmsg_size (msg);
     gkx_store_ingest_item_t *items = gkx_zalloc ((count ? count : 1) * sizeof *items);
@@ -527,6 +645,9 @@ s_on_entries (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h, zmsg
         else {
             self->stats.refused[rc > 0 && rc < GKX_ECODE_COUNT ? rc : 0]++;
             resync |= s_is_recoverable (rc);
+            if (rc == GKX_EAHEAD && entry) {
+                s_check_claim (self, peer, gkx_entry_pid (entry), now);
+            }
             if (!s_is_recoverable (rc)) {
                 s_log ("warning", "peer %s: entry refused: %s: %s",
                        s_short (gkx_card_id (peer->card), id), gkx_errname (rc), item->errbuf);
@@ -538,11 +659,14 @@ s_on_entries (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h, zmsg
     if (ledger && self->webhook) {
         gkx_webhook_kick (self->webhook);
     }
+    /* Answered only for a partnership of this peer: the header may name
+       any other one, whose heads and entries it must never get. */
     gkx_partnership_t p;
-    if (gkx_store_partnership (self->store, h->pid, &p) == GKX_OK) {
+    if (gkx_store_partnership (self->store, h->pid, &p) == GKX_OK
+        && memcmp (s_counterparty (&p), gkx_card_id (peer->card), GKX_ID_BYTES) == 0) {
         s_flow_t *flow = s_flow (peer, h->pid);
         if (acknowledge && !flow->ack_due_ms) {
-            flow->ack_due_ms = s_now_ms () + S_ACK_DELAY_MS;
+            flow->ack_due_ms = now + S_ACK_DELAY_MS;
         }
         s_send_heads (self, peer, resync, h->pid);
         s_pump (self, peer, &p);
@@ -573,14 +697,25 @@ s_on_heads (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h)
         if (resync) {
             flow->sent = head->your_seq;
             flow->acked = head->your_seq;
+            flow->given_ms = 0;
         }
         gkx_head_t theirs;
         if (gkx_store_head (self->store, head->pid, s_other (p.self_role), &theirs) == GKX_OK
             && head->own_seq < theirs.seq) {
             /* The peer lost entries of its own chain (restored from an old
-               copy): give them back before it writes anything new. */
-            s_send_range (self, peer, head->pid, s_other (p.self_role), head->own_seq + 1,
-                          theirs.seq);
+               copy): give them back before it writes anything new, a window
+               at a time, ours interleaved (s_give_back). The next window
+               goes once its heads show it holds this one; the same again
+               only after S_RESYNC_MIN_MS: each heads of a flood that says
+               the same would otherwise make us send its whole chain. */
+            int again = now - flow->given_ms >= S_RESYNC_MIN_MS
+                        || (head->own_seq >= flow->given && flow->given > flow->given_from);
+            if (again) {
+                flow->given_from = head->own_seq;
+                uint64_t our_from = head->your_seq < UINT64_MAX ? head->your_seq + 1 : UINT64_MAX;
+                flow->given = s_give_back (self, peer, &p, head->own_seq + 1, theirs.seq, our_from);
+                flow->given_ms = now;
+            }
         }
         s_pump (self, peer, &p);
     }
@@ -922,6 +1057,12 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         s_write_acks (self, peer, now);
         for (size_t f = 0; f < peer->flow_count; f++) {
             s_flow_t *flow = &peer->flows[f];
+            if (flow->claim_since_ms) {
+                uint8_t pid[GKX_ID_BYTES];
+                memcpy (pid, flow->pid, GKX_ID_BYTES);  /* s_flow may move the flows */
+                s_check_claim (self, peer, pid, now);
+                flow = &peer->flows[f];
+            }
             /* Unacknowledged for too long: lost, or refused; send again. */
             if (flow->sent > flow->acked && now - flow->progress_ms >= S_RETRANSMIT_MS) {
                 flow->sent = flow->acked;
@@ -945,6 +1086,18 @@ static int
 s_load_peer (const gkx_card_t *card, void *arg)
 {
     s_peer_add (arg, card);
+    return 0;
+}
+
+/* Watches a claim an earlier run left in the store unbacked (s_check_claim). */
+static int
+s_watch_claim (const gkx_partnership_t *p, void *arg)
+{
+    gkx_node_t *self = arg;
+    s_peer_t *peer = s_peer_by_id (self, s_counterparty (p));
+    if (p->claimed_seq && peer) {
+        s_check_claim (self, peer, p->pid, s_now_ms ());
+    }
     return 0;
 }
 
@@ -1022,6 +1175,7 @@ gkx_node_open (gkx_node_t **self_p, const char *dir, char *errbuf)
     zloop_timer (self->loop, S_TICK_MS, 0, s_on_tick, self);
     zloop_set_nonstop (self->loop, true);
     gkx_store_peers (self->store, s_load_peer, self);
+    gkx_store_partnerships (self->store, s_watch_claim, self);
     *self_p = self;
     return GKX_OK;
 }

@@ -216,6 +216,7 @@ s_prec_decode (s_prec_t *rec, const uint8_t pid[GKX_ID_BYTES], const MDB_val *va
     memcpy (rec->pub.publisher, p + 3 + GKX_ID_BYTES, GKX_ID_BYTES);
     rec->pub.created_hlc = s_get_be64 (p + 3 + 2 * GKX_ID_BYTES);
     rec->claimed_seq = s_get_be64 (p + 3 + 2 * GKX_ID_BYTES + 8);
+    rec->pub.claimed_seq = rec->claimed_seq;
     return GKX_OK;
 }
 
@@ -1916,7 +1917,8 @@ s_check_crosslink (gkx_store_t *self, MDB_txn *txn, s_prec_t *rec, int role,
     if (rc == GKX_ENOTFOUND) {
         /* The author has seen more of the other chain than we hold. When that
            chain is ours, we lost entries (a restored backup): remember the
-           claim so that append refuses until they are taken back. */
+           claim so that append refuses until they are taken back (the node
+           drops a claim the counterparty does not back: gkx_store_claim_drop). */
         if (other == rec->pub.self_role && seen > rec->claimed_seq) {
             rec->claimed_seq = seen;
             rc = s_prec_put (self, txn, rec, errbuf);
@@ -2189,6 +2191,26 @@ gkx_store_partnership (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
         *out = rec.pub;
     }
     return rc == S_MAP_FULL ? GKX_ESTORE : rc;
+}
+
+/* Transaction body of gkx_store_claim_drop. */
+static int
+s_claim_drop_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    s_prec_t rec;
+    int rc = s_prec_get (self, txn, arg, &rec, errbuf);
+    if (rc != GKX_OK || rec.claimed_seq == 0) {
+        return rc;
+    }
+    rec.claimed_seq = 0;
+    return s_prec_put (self, txn, &rec, errbuf);
+}
+
+int
+gkx_store_claim_drop (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], char *errbuf)
+{
+    assert (self && pid);
+    return s_write (self, s_claim_drop_txn, (void *) pid, errbuf);
 }
 
 /* Visits one record of a walk; returns 0 to go on, else the walk's result. */

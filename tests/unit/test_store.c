@@ -1031,6 +1031,19 @@ START_TEST (test_ingest_crosslink_ahead)
     ck_assert (none == NULL);
     ck_assert_msg (strstr (errbuf, "up to seq 1") != NULL, "message: %s", errbuf);
 
+    /* The claim shows, and once the node drops it (the counterparty never
+       backed it: node.c), appends go on. */
+    gkx_partnership_t p;
+    ck_assert_int_eq (gkx_store_partnership (b.store, pid, &p), GKX_OK);
+    ck_assert_uint_eq (p.claimed_seq, 1);
+    ck_assert_int_eq (gkx_store_claim_drop (b.store, pid, errbuf), GKX_OK);
+    ck_assert_int_eq (gkx_store_partnership (b.store, pid, &p), GKX_OK);
+    ck_assert_uint_eq (p.claimed_seq, 0);
+    rc = gkx_store_append (b.store, b.identity, pid, GKX_KIND_ACK, gkx_ack_body,
+                           sizeof gkx_ack_body, &none, errbuf);
+    ck_assert_msg (rc == GKX_OK, "append after the claim was dropped: %s", errbuf);
+    gkx_entry_destroy (&none);
+
     gkx_entry_destroy (&ahead);
     msgpack_sbuffer_destroy (&body);
     gkx_entry_destroy (&a1);
