@@ -60,6 +60,10 @@
    peer) would otherwise hold the DEALER for ZeroMQ's default of 30 s after
    the link is back (tests/partition). */
 #define S_HANDSHAKE_IVL_MS 5000
+/* A TCP connect not answered in this time (ms) is given up and tried again:
+   where a firewall drops the connection request itself, the operating
+   system's own timeout (a minute or more) would hold the link down. */
+#define S_CONNECT_TIMEOUT_MS 5000
 /* Least time between two resyncs honoured for one peer (ms): a flood of
    resync heads must not make the node resend its window again and again. */
 #define S_RESYNC_MIN_MS 200
@@ -494,6 +498,7 @@ s_connect (gkx_node_t *self, s_peer_t *peer)
     zsock_set_heartbeat_ivl (peer->dealer, S_HEARTBEAT_IVL_MS);
     zsock_set_heartbeat_timeout (peer->dealer, S_HEARTBEAT_TIMEOUT_MS);
     zsock_set_handshake_ivl (peer->dealer, S_HANDSHAKE_IVL_MS);
+    zsock_set_connect_timeout (peer->dealer, S_CONNECT_TIMEOUT_MS);
     if (zsock_connect (peer->dealer, "%s", endpoint) != 0) {
         zsock_destroy (&peer->dealer);
         return GKX_EINVAL;
