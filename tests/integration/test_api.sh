@@ -23,12 +23,15 @@ PY
 # start_node DIR ROLE NAME: inits a node on free ports and starts gkxd, retrying with new
 # ports if one was taken meanwhile; sets the node's API address in API_<role>.
 start_node() {
-    local dir=$1 role=$2 name=$3 try ports listen api pid
+    local dir=$1 role=$2 name=$3 try ports listen api postback pid
     for try in 1 2 3; do
-        read -r listen api <<<"$(free_ports 2)"
+        read -r listen api postback <<<"$(free_ports 3)"
         rm -rf "$dir"
+        # the postback endpoint on a free port too: the default, 7702, may be another test's
         "$GKX" init --dir "$dir" --role "$role" --name "$name" \
-            --listen "tcp://127.0.0.1:$listen" --api "127.0.0.1:$api" >/dev/null || return 1
+            --listen "tcp://127.0.0.1:$listen" --api "127.0.0.1:$api" \
+            --postback "$([ "$role" = advertiser ] && echo "127.0.0.1:$postback" || echo off)" \
+            >/dev/null || return 1
         "$GKXD" --dir "$dir" 2>"$dir.log" &
         pid=$!
         _pids+=($pid)
