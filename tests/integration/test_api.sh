@@ -27,11 +27,12 @@ start_node() {
     for try in 1 2 3; do
         read -r listen api postback <<<"$(free_ports 3)"
         rm -rf "$dir"
-        # the postback endpoint on a free port too: the default, 7702, may be another test's
+        # an advertiser's postback endpoint on a free port too: the default, 7702, may be
+        # another test's
+        postback=$([ "$role" = advertiser ] && echo "--postback=127.0.0.1:$postback")
         "$GKX" init --dir "$dir" --role "$role" --name "$name" \
-            --listen "tcp://127.0.0.1:$listen" --api "127.0.0.1:$api" \
-            --postback "$([ "$role" = advertiser ] && echo "127.0.0.1:$postback" || echo off)" \
-            >/dev/null || return 1
+            --listen "tcp://127.0.0.1:$listen" --api "127.0.0.1:$api" $postback >/dev/null ||
+            return 1
         "$GKXD" --dir "$dir" 2>"$dir.log" &
         pid=$!
         _pids+=($pid)
