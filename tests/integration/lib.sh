@@ -111,9 +111,9 @@ wait_for() {
 }
 
 # _vg_stop: SIGCONT and SIGTERM to every process the test started, so that each valgrind
-# reports its leaks at exit; SIGKILL for one still running after 60 s x GKX_TIME_SCALE.
+# reports its leaks at exit; SIGKILL for one still running after 30 s x GKX_TIME_SCALE.
 _vg_stop() {
-    local p deadline=$((EPOCHSECONDS + 60 * GKX_TIME_SCALE))
+    local p deadline=$((EPOCHSECONDS + 30 * GKX_TIME_SCALE))
     for p in "${_pids[@]:-}"; do
         [ -n "$p" ] && kill -CONT "$p" 2>/dev/null && kill -TERM "$p" 2>/dev/null
     done
