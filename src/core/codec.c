@@ -5,11 +5,14 @@
     header before it reads the elements, so a 5-byte header could ask for
     gigabytes. s_prescan walks the headers first and refuses counts that
     the remaining bytes cannot hold, and nesting deeper than the limit;
-    only then does msgpack-c decode. Canonical form is then checked by
-    re-encoding with msgpack-c's packer and comparing bytes.
+    only then does msgpack-c decode. The same walk notes any header longer
+    than msgpack-c's packer would write (the canonical form: the shortest
+    encoding of each integer, length and count); re-encoding every value to
+    compare bytes cost more than decoding it.
 */
 #include <gkx/codec.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,9 +27,48 @@ s_read_be (const uint8_t *p, size_t n)
     return value;
 }
 
-/* Walks one value's headers at buf[*pos], bounding counts and depth. */
+/* Whether value (an unsigned integer, or the length or count a header
+   holds) is written with tag by msgpack-c's packer, which takes the
+   shortest form. Signed integers: s_signed_is_shortest. */
+static bool
+s_is_shortest (uint8_t tag, uint64_t value)
+{
+    switch (tag) {
+        case 0xcc: return value > 0x7f;                 /* else a positive fixint */
+        case 0xd9: return value > 0x1f;                 /* else a fixstr */
+        case 0xdc: case 0xde: return value > 0x0f;      /* else a fixarray, fixmap */
+        case 0xcd: case 0xc5: case 0xda: return value > 0xff;
+        case 0xce: case 0xc6: case 0xdb: case 0xdd: case 0xdf: return value > 0xffff;
+        case 0xcf: return value > 0xffffffffULL;
+        default: return true;                           /* bin 8 and one-byte forms */
+    }
+}
+
+/* Whether the signed integer of tag (0xd0..0xd3) at p is negative and
+   needs that width: msgpack-c packs a value >= 0 as unsigned, and a
+   negative one in the fewest bytes. */
+static bool
+s_signed_is_shortest (uint8_t tag, const uint8_t *p)
+{
+    size_t n = (size_t) 1 << (tag - 0xd0);
+    uint64_t raw = s_read_be (p, n);
+    int64_t v = n == 8 ? (int64_t) raw : (int64_t) (raw | (~(uint64_t) 0 << (8 * n)));
+    if (!(raw >> (8 * n - 1) & 1)) {
+        return false;   /* not negative */
+    }
+    switch (tag) {
+        case 0xd0: return v < -32;
+        case 0xd1: return v < -128;
+        case 0xd2: return v < -32768;
+        default: return v < -2147483648LL;
+    }
+}
+
+/* Walks one value's headers at buf[*pos], bounding counts and depth. Sets
+   *longer (when not NULL and not yet set) to 1 + the offset of the first
+   header longer than its canonical form. */
 static int
-s_prescan (const uint8_t *buf, size_t len, size_t *pos, int depth,
+s_prescan (const uint8_t *buf, size_t len, size_t *pos, int depth, size_t *longer,
            const char *what, char *errbuf)
 {
     if (depth > GKX_CODEC_MAX_DEPTH) {
@@ -95,13 +137,28 @@ s_prescan (const uint8_t *buf, size_t len, size_t *pos, int depth,
     if (payload > len - *pos) {
         return gkx_fail (errbuf, GKX_EDECODE, "%s: truncated at byte %zu", what, *pos);
     }
+    if (longer && !*longer) {
+        bool shortest = true;
+        if (head) {
+            shortest = s_is_shortest (tag, s_read_be (buf + *pos - head, head));
+        }
+        else if (tag >= 0xcc && tag <= 0xcf) {
+            shortest = s_is_shortest (tag, s_read_be (buf + *pos, payload));
+        }
+        else if (tag >= 0xd0 && tag <= 0xd3) {
+            shortest = s_signed_is_shortest (tag, buf + *pos);
+        }
+        if (!shortest) {
+            *longer = *pos - head;   /* 1 + the tag's offset */
+        }
+    }
     *pos += payload;
     if (items > len - *pos) {
         return gkx_fail (errbuf, GKX_EDECODE, "%s: %llu elements cannot fit in %zu bytes",
                          what, (unsigned long long) items, len - *pos);
     }
     for (uint64_t i = 0; i < items; i++) {
-        int rc = s_prescan (buf, len, pos, depth + 1, what, errbuf);
+        int rc = s_prescan (buf, len, pos, depth + 1, longer, what, errbuf);
         if (rc != GKX_OK) {
             return rc;
         }
@@ -291,7 +348,8 @@ gkx_codec_decode (msgpack_object *obj, msgpack_zone *zone, const uint8_t *buf,
                   size_t len, const char *what, char *errbuf)
 {
     size_t pos = 0;
-    int rc = s_prescan (buf, len, &pos, 0, what, errbuf);
+    size_t longer = 0;
+    int rc = s_prescan (buf, len, &pos, 0, &longer, what, errbuf);
     if (rc != GKX_OK) {
         return rc;
     }
@@ -309,14 +367,7 @@ gkx_codec_decode (msgpack_object *obj, msgpack_zone *zone, const uint8_t *buf,
     if (rc != GKX_OK) {
         return rc;
     }
-    msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init (&sbuf);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    msgpack_pack_object (&pk, *obj);
-    int same = sbuf.size == len && memcmp (sbuf.data, buf, len) == 0;
-    msgpack_sbuffer_destroy (&sbuf);
-    if (!same) {
+    if (longer) {
         return gkx_fail (errbuf, GKX_ENONCANON,
                          "%s: not the canonical encoding (an integer, string or "
                          "container header is longer than needed)", what);
@@ -329,7 +380,7 @@ gkx_codec_value_length (const uint8_t *buf, size_t len, size_t *value_len, const
                         char *errbuf)
 {
     size_t pos = 0;
-    int rc = s_prescan (buf, len, &pos, 0, what, errbuf);
+    int rc = s_prescan (buf, len, &pos, 0, NULL, what, errbuf);
     if (rc == GKX_OK) {
         *value_len = pos;
     }

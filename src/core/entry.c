@@ -262,21 +262,22 @@ s_read_fields (gkx_entry_t *self, const msgpack_object *root, msgpack_object *bo
 }
 
 /* Finds the body's byte range: it ends where the signature field begins,
-   and starts after the encodings of the nine fields before it. */
+   and starts after the nine fields before it, which follow the array's
+   one-byte header (the encoding is canonical and checked). */
 static void
-s_locate_body (gkx_entry_t *self, const msgpack_object *root)
+s_locate_body (gkx_entry_t *self)
 {
-    msgpack_sbuffer sbuf;
-    msgpack_packer pk;
-    msgpack_sbuffer_init (&sbuf);
-    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    msgpack_pack_array (&pk, S_FIELDS);
+    size_t pos = 1;
     for (int i = 0; i < 9; i++) {
-        msgpack_pack_object (&pk, root->via.array.ptr[i]);
+        size_t value_len = 0;
+        int rc = gkx_codec_value_length (self->bytes + pos, self->len - pos, &value_len,
+                                         "entry", NULL);
+        assert (rc == GKX_OK);
+        (void) rc;
+        pos += value_len;
     }
-    self->body_offset = sbuf.size;
-    self->body_len = self->len - GKX_ENTRY_SIGNATURE_FIELD_BYTES - sbuf.size;
-    msgpack_sbuffer_destroy (&sbuf);
+    self->body_offset = pos;
+    self->body_len = self->len - GKX_ENTRY_SIGNATURE_FIELD_BYTES - pos;
 }
 
 /* Decodes bytes into a new entry, taking ownership of bytes. */
@@ -299,7 +300,7 @@ s_decode_owned (gkx_entry_t **self_p, uint8_t *bytes, size_t len, char *errbuf)
         rc = s_check_semantics (self, &body, errbuf);
     }
     if (rc == GKX_OK) {
-        s_locate_body (self, &root);
+        s_locate_body (self);
         crypto_generichash (self->hash, GKX_HASH_BYTES, bytes, len, NULL, 0);
         *self_p = self;
     }

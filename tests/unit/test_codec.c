@@ -669,6 +669,115 @@ START_TEST (test_noncanonical_container_header)
 }
 END_TEST
 
+/* Writes v big-endian in n bytes at p. */
+static void
+s_put_be (uint8_t *p, uint64_t v, size_t n)
+{
+    for (size_t i = n; i-- > 0;) {
+        p[i] = (uint8_t) v;
+        v >>= 8;
+    }
+}
+
+/* Whether msgpack-c's packer writes the value of buf back to exactly buf:
+   the definition of canonical the codec's header checks stand for. */
+static bool
+s_repacks_same (const uint8_t *buf, size_t len)
+{
+    msgpack_zone zone;
+    msgpack_zone_init (&zone, 1024);
+    msgpack_object obj;
+    size_t off = 0;
+    bool same = false;
+    if (msgpack_unpack ((const char *) buf, len, &off, &zone, &obj) == MSGPACK_UNPACK_SUCCESS
+        && off == len) {
+        msgpack_sbuffer sbuf;
+        msgpack_packer pk;
+        s_packer (&sbuf, &pk);
+        msgpack_pack_object (&pk, obj);
+        same = sbuf.size == len && memcmp (sbuf.data, buf, len) == 0;
+        msgpack_sbuffer_destroy (&sbuf);
+    }
+    msgpack_zone_destroy (&zone);
+    return same;
+}
+
+/* Every header width with values at and around each width's bounds: the
+   codec accepts an encoding exactly when msgpack-c's packer writes it back
+   byte for byte. */
+START_TEST (test_canonical_equals_repacking)
+{
+    static const uint64_t values[] = {
+        0, 1, 5, 15, 16, 31, 32, 33, 127, 128, 255, 256, 300, 65535, 65536, 70000,
+        0x7fffffffULL, 0x80000000ULL, 0xffffffffULL, 0x100000000ULL, 0x7fffffffffffffffULL,
+        0x8000000000000000ULL, 0xffffffffffffffffULL};
+    static const uint8_t int_tags[] = {0xcc, 0xcd, 0xce, 0xcf, 0xd0, 0xd1, 0xd2, 0xd3};
+    static uint8_t buf[70000 + 16];
+    char errbuf[GKX_ERRBUF_BYTES];
+    size_t tried = 0;
+    for (size_t t = 0; t < sizeof int_tags; t++) {
+        size_t n = (size_t) 1 << (int_tags[t] & 0x03);
+        for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
+            for (int negate = 0; negate < 2; negate++) {
+                uint64_t value = negate ? (uint64_t) -(int64_t) values[v] : values[v];
+                buf[0] = int_tags[t];
+                s_put_be (buf + 1, value, n);
+                int rc = s_decode (buf, 1 + n, errbuf);
+                ck_assert_msg ((rc == GKX_OK) == s_repacks_same (buf, 1 + n),
+                               "tag 0x%02x value 0x%llx: codec says %s", int_tags[t],
+                               (unsigned long long) value, gkx_errname (rc));
+                tried++;
+            }
+        }
+    }
+    /* str, bin, array and map headers of every width, with as many bytes or
+       nils as they announce (up to 70,000). */
+    static const uint8_t len_tags[] = {0xd9, 0xda, 0xdb, 0xc4, 0xc5, 0xc6, 0xdc, 0xdd, 0xde, 0xdf};
+    static const size_t head_bytes[] = {1, 2, 4, 1, 2, 4, 2, 4, 2, 4};
+    memset (buf, 0, sizeof buf);
+    for (size_t t = 0; t < sizeof len_tags; t++) {
+        for (size_t v = 0; v < sizeof values / sizeof values[0] && values[v] <= 70000; v++) {
+            size_t count = (size_t) values[v];
+            size_t head = head_bytes[t];
+            if (head == 1 && count > 0xff) {
+                continue;
+            }
+            if (head == 2 && count > 0xffff) {
+                continue;
+            }
+            bool is_map = len_tags[t] == 0xde || len_tags[t] == 0xdf;
+            bool is_array = len_tags[t] == 0xdc || len_tags[t] == 0xdd;
+            size_t body = count * (is_map ? 2 : 1);
+            if (1 + head + body > sizeof buf || (is_map && count > 1)) {
+                continue;   /* a map's keys must differ: one pair at most here */
+            }
+            buf[0] = len_tags[t];
+            s_put_be (buf + 1, count, head);
+            uint8_t fill = is_array ? 0xc0 : 'a';
+            memset (buf + 1 + head, fill, body);
+            if (is_map && count == 1) {
+                buf[1 + head] = 0xa0;   /* key "" */
+                buf[2 + head] = 0xc0;
+                body = 2;
+            }
+            int rc = s_decode (buf, 1 + head + body, errbuf);
+            if (rc == GKX_ETOOBIG) {
+                continue;   /* over the codec's size limits, which come first */
+            }
+            ck_assert_msg ((rc == GKX_OK) == s_repacks_same (buf, 1 + head + body),
+                           "tag 0x%02x count %zu: codec says %s", len_tags[t], count,
+                           gkx_errname (rc));
+            tried++;
+        }
+    }
+    /* The one-byte forms and a nested value are canonical. */
+    static const uint8_t nested[] = {0x92, 0xcd, 0x01, 0x00, 0x81, 0xa1, 'k', 0xd0, 0x80};
+    ck_assert_rc (s_decode (nested, sizeof nested, errbuf), GKX_OK);
+    ck_assert (s_repacks_same (nested, sizeof nested));
+    ck_assert_uint_gt (tried, 300);
+}
+END_TEST
+
 /* value_length measures the first value and ignores what follows it. */
 START_TEST (test_value_length)
 {
@@ -871,6 +980,7 @@ main (void)
     tcase_add_test (tc, test_noncanonical_integer);
     tcase_add_test (tc, test_noncanonical_string_header);
     tcase_add_test (tc, test_noncanonical_container_header);
+    tcase_add_test (tc, test_canonical_equals_repacking);
     tcase_add_test (tc, test_value_length);
     tcase_add_test (tc, test_value_length_rejections);
     tcase_add_test (tc, test_check_in_memory_values);
