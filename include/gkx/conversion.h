@@ -278,6 +278,14 @@ int gkx_conversion_verify (const gkx_conversion_t *conversion, const gkx_offer_t
                            const gkx_conversion_counters_t *counters,
                            char *errbuf) GKX_NODISCARD;
 
+/* gkx_conversion_verify with the offer's terms already read by
+   gkx_conversion_terms_read from the same offer (reading them is a good
+   part of a conversion's cost on the publisher). */
+int gkx_conversion_verify_terms (const gkx_conversion_t *conversion, const gkx_offer_t *offer,
+                                 const gkx_conversion_terms_t *terms,
+                                 const gkx_conversion_counters_t *counters,
+                                 char *errbuf) GKX_NODISCARD;
+
 /* Returns 1 when a status change from `from` to `to` is allowed at all:
    pending -> approved | rejected; approved -> rejected | reversed;
    rejected -> approved | pending; reversed is final. Else 0. */

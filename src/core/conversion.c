@@ -1284,12 +1284,22 @@ int
 gkx_conversion_verify (const gkx_conversion_t *conversion, const gkx_offer_t *offer,
                        const gkx_conversion_counters_t *counters, char *errbuf)
 {
-    assert (conversion && offer && counters);
+    assert (offer);
+    gkx_conversion_terms_t terms;
+    gkx_conversion_terms_read (&terms, offer);
+    return gkx_conversion_verify_terms (conversion, offer, &terms, counters, errbuf);
+}
+
+int
+gkx_conversion_verify_terms (const gkx_conversion_t *conversion, const gkx_offer_t *offer,
+                             const gkx_conversion_terms_t *terms_read,
+                             const gkx_conversion_counters_t *counters, char *errbuf)
+{
+    assert (conversion && offer && terms_read && counters);
     const gkx_conversion_t *c = conversion;
     assert (c->status >= GKX_CONVERSION_APPROVED && c->status <= GKX_CONVERSION_REJECTED);
     s_assert_periods (counters, c->time);
-    gkx_conversion_terms_t terms;
-    gkx_conversion_terms_read (&terms, offer);
+    const gkx_conversion_terms_t terms = *terms_read;
     if (strcmp (c->currency, terms.currency) != 0) {
         char shown[S_SHOW_BYTES];
         s_show (shown, c->currency, strlen (c->currency));

@@ -1179,7 +1179,7 @@ s_derive_conversion (gkx_store_t *self, MDB_txn *txn, const gkx_entry_t *entry,
             return rc;
         }
         counters.paused_since = s_hlc_seconds (status_hlc);
-        if (gkx_conversion_verify (conversion, offer, &counters, record.flag) != GKX_OK
+        if (gkx_conversion_verify_terms (conversion, offer, &terms, &counters, record.flag) != GKX_OK
             && !record.flag[0]) {
             snprintf (record.flag, sizeof record.flag, "the terms give another decision");
         }
