@@ -157,7 +157,10 @@ s_on_entries (gkx_store_t *store, const uint8_t *peer, const gkx_fuzz_frame_t *f
     gkx_store_ingest_item_t *items = gkx_zalloc ((count ? count : 1) * sizeof *items);
     uint8_t **copies = gkx_zalloc ((count ? count : 1) * sizeof *copies);
     for (size_t i = 0; i < count; i++) {
-        copies[i] = gkx_memdup (frames[i].data, frames[i].size ? frames[i].size : 1);
+        /* An empty frame (the input ends with a separator) sits at the input's
+           end: nothing of it may be read. */
+        copies[i] = frames[i].size ? gkx_memdup (frames[i].data, frames[i].size)
+                                   : gkx_zalloc (1);
         s_resign (copies[i], frames[i].size);
         items[i].bytes = copies[i];
         items[i].len = frames[i].size;
