@@ -6,9 +6,12 @@
     entries, keepalive heads, the stop check). Each peer has a DEALER we send
     on and a flow record per shared partnership: how far we have sent our
     own chain (sent) and how far the peer says it holds it (acked). We send
-    while sent < our head and sent - acked < S_WINDOW, so a slow peer gets a
-    bounded amount in flight and nothing is dropped: whatever is not
-    acknowledged is sent again after the next resync.
+    while sent < our head and sent - acked < S_WINDOW, and while the entries
+    in flight to that peer over all its partnerships stay under
+    S_PEER_IN_FLIGHT, so a slow peer gets a bounded amount in flight and
+    nothing is dropped: whatever is not acknowledged is sent again after the
+    next resync. A flow the peer's budget holds back waits in the peer's
+    queue, first come first served, until acknowledgements free the budget.
 
     Peers are known by the CURVE key they authenticated with (the ZAP
     handler accepts any key and names it as the User-Id); a key is mapped to
@@ -38,6 +41,12 @@
 
 /* Most of our own entries in flight to one peer per partnership. */
 #define S_WINDOW 256
+/* Most of our own entries in flight to one peer over all partnerships.
+   Without it, a peer sharing 1,000 partnerships got up to 256,000 entries
+   queued at once, and every window without progress for S_RETRANSMIT_MS
+   (behind the others' in the queue) sent again: 3.7 GiB of queued messages
+   on the receiving node during a flood. */
+#define S_PEER_IN_FLIGHT 4096
 /* How long after new counterparty entries an ack entry is written (ms). */
 #define S_ACK_DELAY_MS 500
 /* How long a call made before the loop starts waits for it. */
@@ -89,6 +98,7 @@ typedef struct {
     uint64_t claim_since_ms;    /* when the peer's claim (claimed_seq) was seen, or 0 */
     uint64_t claim_own;     /* our head then: the claim is being backed while it grows */
     int claims_dropped;     /* the peer left a claim unbacked: its claims are dropped */
+    int waiting;            /* in the peer's queue, held back by its budget */
 } s_flow_t;
 
 /* A peer: its card, our connection to it, and the flows. */
@@ -101,6 +111,9 @@ typedef struct {
     uint64_t last_resync_ms;    /* when a resync from this peer was last honoured */
     s_flow_t *flows;
     size_t flow_count;
+    uint64_t in_flight;     /* sum over flows of sent - acked */
+    uint8_t (*waiting)[GKX_ID_BYTES];   /* flows held back by in_flight, oldest first */
+    size_t waiting_count;
 } s_peer_t;
 
 /* A call handed to the loop by another thread. It lives on the caller's
@@ -233,6 +246,36 @@ s_flow (s_peer_t *peer, const uint8_t pid[GKX_ID_BYTES])
     memset (flow, 0, sizeof *flow);
     memcpy (flow->pid, pid, GKX_ID_BYTES);
     return flow;
+}
+
+/* Own entries of a flow sent and not acknowledged. */
+static uint64_t
+s_outstanding (const s_flow_t *flow)
+{
+    return flow->sent > flow->acked ? flow->sent - flow->acked : 0;
+}
+
+/* Sets what a flow has sent and the peer acknowledged, keeping the peer's
+   in_flight the sum of its flows' outstanding entries. */
+static void
+s_flow_set (s_peer_t *peer, s_flow_t *flow, uint64_t sent, uint64_t acked)
+{
+    peer->in_flight -= s_outstanding (flow);
+    flow->sent = sent;
+    flow->acked = acked;
+    peer->in_flight += s_outstanding (flow);
+}
+
+/* Queues a flow the peer's budget holds back. */
+static void
+s_flow_wait (s_peer_t *peer, s_flow_t *flow)
+{
+    if (flow->waiting) {
+        return;
+    }
+    flow->waiting = 1;
+    peer->waiting = gkx_realloc (peer->waiting, (peer->waiting_count + 1) * sizeof *peer->waiting);
+    memcpy (peer->waiting[peer->waiting_count++], flow->pid, GKX_ID_BYTES);
 }
 
 /* The counterparty of a partnership. */
@@ -422,16 +465,21 @@ s_pump (gkx_node_t *self, s_peer_t *peer, const gkx_partnership_t *p)
     }
     s_flow_t *flow = s_flow (peer, p->pid);
     if (flow->sent < flow->acked) {
-        flow->sent = flow->acked;
+        s_flow_set (peer, flow, flow->acked, flow->acked);
     }
     uint64_t limit = flow->acked + S_WINDOW;
     uint64_t to = own.seq < limit ? own.seq : limit;
+    uint64_t budget = peer->in_flight < S_PEER_IN_FLIGHT ? S_PEER_IN_FLIGHT - peer->in_flight : 0;
+    if (to > flow->sent && to - flow->sent > budget) {
+        to = flow->sent + budget;
+        s_flow_wait (peer, flow);
+    }
     if (flow->sent < to) {
         if (flow->sent == flow->acked) {
             flow->progress_ms = s_now_ms ();
         }
         s_send_range (self, peer, p->pid, p->self_role, flow->sent + 1, to);
-        flow->sent = to;
+        s_flow_set (peer, flow, to, flow->acked);
     }
 }
 
@@ -440,13 +488,37 @@ static void
 s_pump_pid (gkx_node_t *self, const uint8_t pid[GKX_ID_BYTES])
 {
     gkx_partnership_t p;
-    if (gkx_store_partnership (self->store, pid, &p) != GKX_OK || p.is_frozen) {
+    if (gkx_store_partnership (self->store, pid, &p) != GKX_OK) {
         return;
     }
     s_peer_t *peer = s_peer_by_id (self, s_counterparty (&p));
-    if (peer) {
+    if (peer && p.is_frozen) {
+        /* Nothing more goes out: what it had in flight frees the budget. */
+        s_flow_t *flow = s_flow (peer, pid);
+        s_flow_set (peer, flow, flow->acked, flow->acked);
+    }
+    else if (peer) {
         s_pump (self, peer, &p);
     }
+}
+
+/* Pumps the flows waiting for the peer's budget, oldest first, while it
+   lasts; a flow still held back queues again at the end. */
+static void
+s_pump_waiting (gkx_node_t *self, s_peer_t *peer)
+{
+    size_t count = peer->waiting_count;
+    size_t done = 0;
+    while (done < count && peer->in_flight < S_PEER_IN_FLIGHT) {
+        uint8_t pid[GKX_ID_BYTES];
+        memcpy (pid, peer->waiting[done++], GKX_ID_BYTES);
+        s_flow (peer, pid)->waiting = 0;
+        s_pump_pid (self, pid);
+    }
+    /* The pumps above may have queued flows again at the end. */
+    memmove (peer->waiting, peer->waiting + done,
+             (peer->waiting_count - done) * sizeof *peer->waiting);
+    peer->waiting_count -= done;
 }
 
 /* Collects the partnerships shared with one peer, for s_pump_peer. */
@@ -696,12 +768,11 @@ s_on_heads (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h)
         }
         s_flow_t *flow = s_flow (peer, head->pid);
         if (head->your_seq > flow->acked) {
-            flow->acked = head->your_seq;
+            s_flow_set (peer, flow, flow->sent, head->your_seq);
             flow->progress_ms = now;
         }
         if (resync) {
-            flow->sent = head->your_seq;
-            flow->acked = head->your_seq;
+            s_flow_set (peer, flow, head->your_seq, head->your_seq);
             flow->given_ms = 0;
         }
         gkx_head_t theirs;
@@ -728,6 +799,7 @@ s_on_heads (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h)
         s_pump_peer (self, peer);
         s_send_heads (self, peer, 0, NULL);
     }
+    s_pump_waiting (self, peer);
 }
 
 /* Handles a card message: a peer introduces itself (or renews its card). */
@@ -1070,10 +1142,13 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
             }
             /* Unacknowledged for too long: lost, or refused; send again. */
             if (flow->sent > flow->acked && now - flow->progress_ms >= S_RETRANSMIT_MS) {
-                flow->sent = flow->acked;
-                s_pump_pid (self, flow->pid);
+                uint8_t pid[GKX_ID_BYTES];
+                memcpy (pid, flow->pid, GKX_ID_BYTES);  /* s_flow may move the flows */
+                s_flow_set (peer, flow, flow->acked, flow->acked);
+                s_pump_pid (self, pid);
             }
         }
+        s_pump_waiting (self, peer);
         if (peer->dealer && now - peer->last_sent_ms >= S_KEEPALIVE_MS) {
             /* A peer we have not heard from may have restarted: resync. */
             int silent = now - peer->last_heard_ms >= S_CONNECTED_MS;
@@ -1228,6 +1303,7 @@ gkx_node_close (gkx_node_t **self_p)
         zsock_destroy (&self->peers[i].dealer);
         gkx_card_destroy (&self->peers[i].card);
         gkx_free (self->peers[i].flows);
+        gkx_free (self->peers[i].waiting);
     }
     gkx_free (self->peers);
     if (self->wake[0] >= 0) {
