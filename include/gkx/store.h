@@ -123,6 +123,24 @@ GKX_NODISCARD int gkx_store_append (gkx_store_t *self, const gkx_identity_t *ide
                                     const uint8_t *body, size_t body_len,
                                     gkx_entry_t **entry_p, char *errbuf);
 
+/* One partnership of gkx_store_append_each. */
+typedef struct {
+    const uint8_t *pid;             /* in: the partnership */
+    int rc;                         /* out: as gkx_store_append returns for it */
+    char errbuf[GKX_ERRBUF_BYTES];  /* out: why it was not written */
+} gkx_store_append_item_t;
+
+/* Appends one local entry of kind with body to each partnership of items,
+   as gkx_store_append would one by one, but in one write transaction: one
+   durable commit for all (a node writes the acks due in many partnerships
+   at once). Each runs in a nested transaction, so one refused changes
+   nothing and the others still go in. Returns GKX_OK when it committed
+   (each item's rc says what became of it), else a store error for all. */
+GKX_NODISCARD int gkx_store_append_each (gkx_store_t *self, const gkx_identity_t *identity,
+                                         int kind, const uint8_t *body, size_t body_len,
+                                         gkx_store_append_item_t *items, size_t count,
+                                         char *errbuf);
+
 /* Ingests one encoded entry received from peer (the connection's
    authenticated node id, or NULL when the source is not a connection, as
    for an import). A genesis entry for an unknown partnership creates it

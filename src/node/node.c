@@ -1066,6 +1066,9 @@ s_on_call (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 static void
 s_write_acks (gkx_node_t *self, s_peer_t *peer, uint64_t now)
 {
+    gkx_store_append_item_t *items = NULL;
+    uint8_t (*pids)[GKX_ID_BYTES] = NULL;   /* copies: pumping may move the flows */
+    size_t count = 0;
     for (size_t i = 0; i < peer->flow_count; i++) {
         s_flow_t *flow = &peer->flows[i];
         if (!flow->ack_due_ms || flow->ack_due_ms > now) {
@@ -1081,13 +1084,37 @@ s_write_acks (gkx_node_t *self, s_peer_t *peer, uint64_t now)
             || own.seen_seq >= theirs.seq) {
             continue;
         }
-        char errbuf[GKX_ERRBUF_BYTES] = "";
-        int rc = gkx_node_append (self, flow->pid, GKX_KIND_ACK, gkx_ack_body,
-                                  sizeof gkx_ack_body, NULL, errbuf);
-        if (rc != GKX_OK) {
-            s_log ("warning", "ack not written: %s", errbuf);
-        }
+        items = gkx_realloc (items, (count + 1) * sizeof *items);
+        pids = gkx_realloc (pids, (count + 1) * sizeof *pids);
+        memcpy (pids[count], flow->pid, GKX_ID_BYTES);
+        count++;
     }
+    if (count == 0) {
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        memset (&items[i], 0, sizeof *items);
+        items[i].pid = pids[i];
+    }
+    /* One durable commit for every ack due: with a thousand partnerships
+       live, an ack each every S_ACK_DELAY_MS, each its own commit, took
+       more than the machine's commits per second. */
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    int rc = gkx_store_append_each (self->store, self->identity, GKX_KIND_ACK, gkx_ack_body,
+                                    sizeof gkx_ack_body, items, count, errbuf);
+    if (rc != GKX_OK) {
+        s_log ("warning", "acks not written: %s", errbuf);
+    }
+    for (size_t i = 0; rc == GKX_OK && i < count; i++) {
+        if (items[i].rc != GKX_OK) {
+            s_log ("warning", "ack not written: %s", items[i].errbuf);
+            continue;
+        }
+        self->stats.appended++;
+        s_pump_pid (self, pids[i]);
+    }
+    gkx_free (items);
+    gkx_free (pids);
 }
 
 /* Stops gkx_store_iterate at the first entry that is not an ack. */

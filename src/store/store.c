@@ -1756,6 +1756,74 @@ gkx_store_append (gkx_store_t *self, const gkx_identity_t *identity,
     return rc;
 }
 
+/* Context of gkx_store_append_each. */
+typedef struct {
+    const gkx_identity_t *identity;
+    int kind;
+    const uint8_t *body;
+    size_t body_len;
+    gkx_store_append_item_t *items;
+    size_t count;
+} s_append_each_ctx_t;
+
+/* Transaction body of gkx_store_append_each: each append in a nested
+   transaction of its own. */
+static int
+s_append_each_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
+{
+    s_append_each_ctx_t *each = arg;
+    for (size_t i = 0; i < each->count; i++) {
+        gkx_store_append_item_t *item = &each->items[i];
+        MDB_txn *child = NULL;
+        int mrc = mdb_txn_begin (self->env, txn, 0, &child);
+        if (mrc != 0) {
+            return s_mdb_fail (errbuf, mrc, "beginning a nested transaction");
+        }
+        s_append_ctx_t ctx = {each->identity, item->pid, each->kind, each->body,
+                              each->body_len, NULL, NULL, NULL};
+        item->errbuf[0] = '\0';
+        int rc = s_append_txn (self, child, &ctx, item->errbuf);
+        gkx_entry_destroy (&ctx.entry);
+        if (rc == S_MAP_FULL) {
+            mdb_txn_abort (child);
+            return S_MAP_FULL;
+        }
+        if (rc == GKX_OK) {
+            mrc = mdb_txn_commit (child);
+            if (mrc != 0) {
+                s_cache_clear (self);
+                return s_mdb_fail (errbuf, mrc, "committing a nested transaction");
+            }
+        }
+        else {
+            mdb_txn_abort (child);
+            /* Cached merge states may hold the refused entry's work. */
+            s_cache_clear (self);
+        }
+        item->rc = rc;
+    }
+    return GKX_OK;
+}
+
+int
+gkx_store_append_each (gkx_store_t *self, const gkx_identity_t *identity, int kind,
+                       const uint8_t *body, size_t body_len, gkx_store_append_item_t *items,
+                       size_t count, char *errbuf)
+{
+    assert (self && identity && body && (items || count == 0));
+    assert (memcmp (gkx_identity_id (identity), self->self_id, GKX_ID_BYTES) == 0);
+    assert (kind != GKX_KIND_GENESIS);
+    s_append_each_ctx_t ctx = {identity, kind, body, body_len, items, count};
+    int rc = s_write (self, s_append_each_txn, &ctx, errbuf);
+    if (rc != GKX_OK) {
+        for (size_t i = 0; i < count; i++) {
+            items[i].rc = rc;
+            snprintf (items[i].errbuf, sizeof items[i].errbuf, "%s", errbuf ? errbuf : "");
+        }
+    }
+    return rc;
+}
+
 /* Transaction body of gkx_store_share: the partnership and its genesis. */
 static int
 s_share_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)

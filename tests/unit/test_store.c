@@ -2716,6 +2716,62 @@ START_TEST (test_ingest_batch)
 }
 END_TEST
 
+/* append_each writes one entry to each partnership in one commit; one it
+   refuses (unknown, or frozen) changes nothing and the others go in. */
+START_TEST (test_append_each)
+{
+    s_node_t a;
+    s_node_t b;
+    uint8_t pids[2][GKX_ID_BYTES];
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    gkx_entry_t *g1 = s_partner (&a, &b, pids[0]);
+    gkx_entry_t *g2 = s_partner (&a, &b, pids[1]);
+    /* an ack acknowledges something: one publisher entry each */
+    for (int i = 0; i < 2; i++) {
+        gkx_entry_t *edit = s_edit (&b, pids[i], 2000000 + (uint64_t) i);
+        s_deliver (&a, edit);
+        gkx_entry_destroy (&edit);
+    }
+    uint8_t unknown[GKX_ID_BYTES];
+    memset (unknown, 0x5a, sizeof unknown);
+    gkx_store_append_item_t items[3];
+    memset (items, 0, sizeof items);
+    items[0].pid = pids[0];
+    items[1].pid = unknown;
+    items[2].pid = pids[1];
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    ck_assert_int_eq (gkx_store_append_each (a.store, a.identity, GKX_KIND_ACK, gkx_ack_body,
+                                             sizeof gkx_ack_body, items, 3, errbuf),
+                      GKX_OK);
+    ck_assert_int_eq (items[0].rc, GKX_OK);
+    ck_assert_int_eq (items[1].rc, GKX_ENOTFOUND);
+    ck_assert_str_ne (items[1].errbuf, "");
+    ck_assert_int_eq (items[2].rc, GKX_OK);
+    for (int i = 0; i < 2; i++) {
+        gkx_head_t head;
+        ck_assert_int_eq (gkx_store_head (a.store, pids[i], GKX_ROLE_ADVERTISER, &head), GKX_OK);
+        ck_assert_uint_eq (head.seq, 2);
+        gkx_entry_t *ack = NULL;
+        ck_assert_int_eq (gkx_store_get (a.store, pids[i], GKX_ROLE_ADVERTISER, 2, &ack), GKX_OK);
+        ck_assert_int_eq (gkx_entry_kind (ack), GKX_KIND_ACK);
+        ck_assert_int_eq (gkx_entry_verify (ack), GKX_OK);
+        /* the counterparty takes it like any other entry */
+        s_deliver (&b, ack);
+        gkx_entry_destroy (&ack);
+    }
+    s_assert_same_head (&a, &b, pids[0], GKX_ROLE_ADVERTISER);
+    s_assert_same_head (&a, &b, pids[1], GKX_ROLE_ADVERTISER);
+    ck_assert_int_eq (gkx_store_append_each (a.store, a.identity, GKX_KIND_ACK, gkx_ack_body,
+                                             sizeof gkx_ack_body, items, 0, errbuf),
+                      GKX_OK);
+    gkx_entry_destroy (&g1);
+    gkx_entry_destroy (&g2);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -2757,6 +2813,7 @@ main (void)
     tcase_add_test (tc, test_conversion_verified_by_publisher);
     tcase_add_test (tc, test_deliveries_queued);
     tcase_add_test (tc, test_ingest_batch);
+    tcase_add_test (tc, test_append_each);
     tcase_add_test (tc, test_conversion_counts);
     tcase_add_test (tc, test_notices_queued);
     tcase_add_test (tc, test_notice_of_frozen_partnership);
