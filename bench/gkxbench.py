@@ -61,6 +61,16 @@ class ApiError(RuntimeError):
         self.status = status
 
 
+def metric(api, name):
+    """The sum of a metric family's samples in GET /metrics of api (an Api or a Node)."""
+    text = api.call("GET", "/metrics", raw=True).decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 class Api:
     """A keep-alive HTTP connection to a node's tenant API (one per thread)."""
 
@@ -199,12 +209,7 @@ class Node:
 
     def metric(self, name):
         """The sum of a metric family's samples in GET /metrics."""
-        text = self.call("GET", "/metrics", raw=True).decode()
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+        return metric(self, name)
 
 
 class Pair:
