@@ -47,6 +47,10 @@
    (behind the others' in the queue) sent again: 3.7 GiB of queued messages
    on the receiving node during a flood. */
 #define S_PEER_IN_FLIGHT 4096
+/* Most entries messages, and entries, ingested with one commit: more
+   would keep the loop from its other work for too long. */
+#define S_DRAIN_MAX 64
+#define S_DRAIN_ENTRIES 1024
 /* How long after new counterparty entries an ack entry is written (ms). */
 #define S_ACK_DELAY_MS 500
 /* How long a call made before the loop starts waits for it. */
@@ -668,36 +672,23 @@ s_check_claim (gkx_node_t *self, s_peer_t *peer, const uint8_t pid[GKX_ID_BYTES]
     flow->claim_since_ms = 0;
 }
 
-/* Handles an entries message from an authenticated peer. */
+/* An entries message received, waiting to be ingested with the others
+   queued behind it. */
+typedef struct {
+    zmsg_t *msg;                /* the entry frames (the header popped) */
+    gkx_sync_header_t h;
+} s_inbound_t;
+
+/* What became of one entries message's items (items[0..n)): counts them,
+   answers with our heads and pumps the partnership. */
 static void
-s_on_entries (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h, zmsg_t *msg)
+s_entries_done (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h,
+                gkx_store_ingest_item_t *items, size_t n, uint64_t now)
 {
     char id[13];
-    if (zmsg_size (msg) != h->count) {
-        self->stats.bad_frames++;
-        s_log ("warning", "peer %s: entries message announces %zu entries, holds %zu",
-               s_short (gkx_card_id (peer->card), id), h->count, zmsg_size (msg));
-        return;
-    }
     int resync = 0;
     int acknowledge = 0;
     int ledger = 0;
-    uint64_t now = s_now_ms ();
-    /* The message's entries go in with one durable commit. */
-    size_t count = zmsg_size (msg);
-    gkx_store_ingest_item_t *items = gkx_zalloc ((count ? count : 1) * sizeof *items);
-    size_t n = 0;
-    for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg)) {
-        items[n].bytes = zframe_data (frame);
-        items[n].len = zframe_size (frame);
-        n++;
-    }
-    char errbuf[GKX_ERRBUF_BYTES] = "";
-    if (gkx_store_ingest_batch (self->store, items, n, gkx_card_id (peer->card), errbuf)
-        != GKX_OK) {
-        s_log ("error", "peer %s: %zu entries not stored: %s",
-               s_short (gkx_card_id (peer->card), id), n, errbuf);
-    }
     for (size_t i = 0; i < n; i++) {
         gkx_store_ingest_item_t *item = &items[i];
         gkx_entry_t *entry = item->entry;
@@ -732,7 +723,6 @@ s_on_entries (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h, zmsg
         }
         gkx_entry_destroy (&item->entry);
     }
-    gkx_free (items);
     if (ledger && self->webhook) {
         gkx_webhook_kick (self->webhook);
     }
@@ -748,6 +738,44 @@ s_on_entries (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h, zmsg
         s_send_heads (self, peer, resync, h->pid);
         s_pump (self, peer, &p);
     }
+}
+
+/* Ingests entries messages from one authenticated peer, in order, with one
+   durable commit for all of them: a peer sharing many partnerships sends
+   each one's entries in a message of its own, and a commit per message
+   was the bound of a live flood. */
+static void
+s_on_entries (gkx_node_t *self, s_peer_t *peer, s_inbound_t *inbound, size_t count)
+{
+    char id[13];
+    uint64_t now = s_now_ms ();
+    size_t total = 0;
+    for (size_t m = 0; m < count; m++) {
+        total += zmsg_size (inbound[m].msg);
+    }
+    gkx_store_ingest_item_t *items = gkx_zalloc ((total ? total : 1) * sizeof *items);
+    size_t n = 0;
+    for (size_t m = 0; m < count; m++) {
+        zmsg_t *msg = inbound[m].msg;
+        for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg)) {
+            items[n].bytes = zframe_data (frame);
+            items[n].len = zframe_size (frame);
+            n++;
+        }
+    }
+    char errbuf[GKX_ERRBUF_BYTES] = "";
+    if (gkx_store_ingest_batch (self->store, items, n, gkx_card_id (peer->card), errbuf)
+        != GKX_OK) {
+        s_log ("error", "peer %s: %zu entries not stored: %s",
+               s_short (gkx_card_id (peer->card), id), n, errbuf);
+    }
+    size_t at = 0;
+    for (size_t m = 0; m < count; m++) {
+        size_t k = zmsg_size (inbound[m].msg);
+        s_entries_done (self, peer, &inbound[m].h, items + at, k, now);
+        at += k;
+    }
+    gkx_free (items);
 }
 
 /* Handles a heads message from an authenticated peer. */
@@ -849,41 +877,85 @@ s_on_router (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     gkx_node_t *self = arg;
-    zmsg_t *msg = zmsg_recv (reader);
-    if (!msg) {
-        return 0;
-    }
-    zframe_t *routing = zmsg_pop (msg);
-    zframe_t *head = zmsg_pop (msg);
-    const char *key_hex = head ? zframe_meta (head, "User-Id") : NULL;
-    gkx_sync_header_t h;
-    char errbuf[GKX_ERRBUF_BYTES] = "";
-    if (!head || gkx_sync_decode (&h, zframe_data (head), zframe_size (head), errbuf) != GKX_OK) {
-        self->stats.bad_frames++;
-        s_log ("warning", "bad replication frame dropped: %s", errbuf[0] ? errbuf : "empty");
-    }
-    else {
-        s_peer_t *peer = s_peer_by_key (self, key_hex);
-        if (h.type == GKX_SYNC_CARD) {
+    /* Entries messages of one peer already queued behind this one go in
+       together (s_on_entries); any other message ends the run first. */
+    s_inbound_t run[S_DRAIN_MAX];
+    size_t queued = 0;
+    size_t queued_entries = 0;
+    s_peer_t *run_peer = NULL;
+    do {
+        zmsg_t *msg = zmsg_recv (reader);
+        if (!msg) {
+            break;
+        }
+        zframe_t *routing = zmsg_pop (msg);
+        zframe_t *head = zmsg_pop (msg);
+        const char *key_hex = head ? zframe_meta (head, "User-Id") : NULL;
+        gkx_sync_header_t h;
+        char errbuf[GKX_ERRBUF_BYTES] = "";
+        if (!head
+            || gkx_sync_decode (&h, zframe_data (head), zframe_size (head), errbuf) != GKX_OK) {
+            self->stats.bad_frames++;
+            s_log ("warning", "bad replication frame dropped: %s",
+                   errbuf[0] ? errbuf : "empty");
+            zframe_destroy (&routing);
+            zframe_destroy (&head);
+            zmsg_destroy (&msg);
+            continue;
+        }
+        s_peer_t *peer = h.type == GKX_SYNC_CARD ? NULL : s_peer_by_key (self, key_hex);
+        if (peer) {
+            peer->last_heard_ms = s_now_ms ();
+        }
+        int joins = peer && h.type == GKX_SYNC_ENTRIES && zmsg_size (msg) == h.count
+                    && (queued == 0 || peer == run_peer);
+        if (queued > 0 && !joins) {
+            s_on_entries (self, run_peer, run, queued);
+            for (size_t i = 0; i < queued; i++) {
+                zmsg_destroy (&run[i].msg);
+                gkx_sync_header_clear (&run[i].h);
+            }
+            queued = 0;
+            queued_entries = 0;
+        }
+        if (joins) {
+            run[queued].msg = msg;
+            run[queued].h = h;
+            run_peer = peer;
+            queued++;
+            queued_entries += h.count;
+            msg = NULL;
+        }
+        else if (h.type == GKX_SYNC_CARD) {
             s_on_card (self, key_hex ? key_hex : "", msg);
         }
         else if (!peer) {
             self->stats.refused[GKX_ENOTMEMBER]++;
         }
-        else {
-            peer->last_heard_ms = s_now_ms ();
-            if (h.type == GKX_SYNC_HEADS) {
-                s_on_heads (self, peer, &h);
-            }
-            else if (h.type == GKX_SYNC_ENTRIES) {
-                s_on_entries (self, peer, &h, msg);
-            }
+        else if (h.type == GKX_SYNC_HEADS) {
+            s_on_heads (self, peer, &h);
         }
-        gkx_sync_header_clear (&h);
+        else if (h.type == GKX_SYNC_ENTRIES) {
+            char id[13];
+            self->stats.bad_frames++;
+            s_log ("warning", "peer %s: entries message announces %zu entries, holds %zu",
+                   s_short (gkx_card_id (peer->card), id), h.count, zmsg_size (msg));
+        }
+        if (msg) {
+            gkx_sync_header_clear (&h);
+        }
+        zframe_destroy (&routing);
+        zframe_destroy (&head);
+        zmsg_destroy (&msg);
+    } while (queued < S_DRAIN_MAX && queued_entries < S_DRAIN_ENTRIES
+             && (zsock_events (reader) & ZMQ_POLLIN));
+    if (queued > 0) {
+        s_on_entries (self, run_peer, run, queued);
+        for (size_t i = 0; i < queued; i++) {
+            zmsg_destroy (&run[i].msg);
+            gkx_sync_header_clear (&run[i].h);
+        }
     }
-    zframe_destroy (&routing);
-    zframe_destroy (&head);
-    zmsg_destroy (&msg);
     return 0;
 }
 
