@@ -103,6 +103,7 @@ typedef struct {
     uint64_t claim_own;     /* our head then: the claim is being backed while it grows */
     int claims_dropped;     /* the peer left a claim unbacked: its claims are dropped */
     int waiting;            /* in the peer's queue, held back by its budget */
+    int probing;            /* sent again without progress: one batch until acked moves */
 } s_flow_t;
 
 /* A peer: its card, our connection to it, and the flows. */
@@ -240,13 +241,27 @@ s_peer_by_key (gkx_node_t *self, const char *key_hex)
 static s_flow_t *
 s_flow (s_peer_t *peer, const uint8_t pid[GKX_ID_BYTES])
 {
-    for (size_t i = 0; i < peer->flow_count; i++) {
-        if (memcmp (peer->flows[i].pid, pid, GKX_ID_BYTES) == 0) {
-            return &peer->flows[i];
+    /* The flows are kept sorted by pid: a node sharing thousands of
+       partnerships with a peer looks one up for every message. */
+    size_t lo = 0;
+    size_t hi = peer->flow_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = memcmp (peer->flows[mid].pid, pid, GKX_ID_BYTES);
+        if (cmp == 0) {
+            return &peer->flows[mid];
+        }
+        if (cmp < 0) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
         }
     }
     peer->flows = gkx_realloc (peer->flows, (peer->flow_count + 1) * sizeof *peer->flows);
-    s_flow_t *flow = &peer->flows[peer->flow_count++];
+    memmove (&peer->flows[lo + 1], &peer->flows[lo], (peer->flow_count - lo) * sizeof *peer->flows);
+    peer->flow_count++;
+    s_flow_t *flow = &peer->flows[lo];
     memset (flow, 0, sizeof *flow);
     memcpy (flow->pid, pid, GKX_ID_BYTES);
     return flow;
@@ -360,7 +375,15 @@ static void
 s_send_heads (gkx_node_t *self, s_peer_t *peer, int resync, const uint8_t *pid)
 {
     s_heads_ctx_t ctx = {self, gkx_card_id (peer->card), pid, NULL, 0};
-    gkx_store_partnerships (self->store, s_heads_one, &ctx);
+    gkx_partnership_t p;
+    if (!pid) {
+        gkx_store_partnerships (self->store, s_heads_one, &ctx);
+    }
+    else if (gkx_store_partnership (self->store, pid, &p) == GKX_OK) {
+        /* One partnership's heads answer each entries message: walking every
+           partnership for it made a catch-up over 10,000 of them crawl. */
+        s_heads_one (&p, &ctx);
+    }
     msgpack_sbuffer header;
     msgpack_sbuffer_init (&header);
     gkx_sync_heads_encode (&header, resync, ctx.heads, ctx.count);
@@ -471,7 +494,10 @@ s_pump (gkx_node_t *self, s_peer_t *peer, const gkx_partnership_t *p)
     if (flow->sent < flow->acked) {
         s_flow_set (peer, flow, flow->acked, flow->acked);
     }
-    uint64_t limit = flow->acked + S_WINDOW;
+    /* A flow sent again for want of progress (its peer refuses it, or the
+       link lost it) sends one batch, not its window, until the peer
+       acknowledges: a stuck flow must not hold the peer's budget. */
+    uint64_t limit = flow->acked + (flow->probing ? GKX_SYNC_MAX_BATCH : S_WINDOW);
     uint64_t to = own.seq < limit ? own.seq : limit;
     uint64_t budget = peer->in_flight < S_PEER_IN_FLIGHT ? S_PEER_IN_FLIGHT - peer->in_flight : 0;
     if (to > flow->sent && to - flow->sent > budget) {
@@ -798,6 +824,7 @@ s_on_heads (gkx_node_t *self, s_peer_t *peer, const gkx_sync_header_t *h)
         if (head->your_seq > flow->acked) {
             s_flow_set (peer, flow, flow->sent, head->your_seq);
             flow->progress_ms = now;
+            flow->probing = 0;
         }
         if (resync) {
             s_flow_set (peer, flow, head->your_seq, head->your_seq);
@@ -1244,6 +1271,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
                 uint8_t pid[GKX_ID_BYTES];
                 memcpy (pid, flow->pid, GKX_ID_BYTES);  /* s_flow may move the flows */
                 s_flow_set (peer, flow, flow->acked, flow->acked);
+                flow->probing = 1;
                 s_pump_pid (self, pid);
             }
         }
