@@ -546,9 +546,11 @@ s_pump_waiting (gkx_node_t *self, s_peer_t *peer)
         s_pump_pid (self, pid);
     }
     /* The pumps above may have queued flows again at the end. */
-    memmove (peer->waiting, peer->waiting + done,
-             (peer->waiting_count - done) * sizeof *peer->waiting);
-    peer->waiting_count -= done;
+    if (done > 0) {
+        memmove (peer->waiting, peer->waiting + done,
+                 (peer->waiting_count - done) * sizeof *peer->waiting);
+        peer->waiting_count -= done;
+    }
 }
 
 /* Collects the partnerships shared with one peer, for s_pump_peer. */

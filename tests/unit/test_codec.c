@@ -719,7 +719,7 @@ START_TEST (test_canonical_equals_repacking)
         size_t n = (size_t) 1 << (int_tags[t] & 0x03);
         for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
             for (int negate = 0; negate < 2; negate++) {
-                uint64_t value = negate ? (uint64_t) -(int64_t) values[v] : values[v];
+                uint64_t value = negate ? (uint64_t) 0 - values[v] : values[v];
                 buf[0] = int_tags[t];
                 s_put_be (buf + 1, value, n);
                 int rc = s_decode (buf, 1 + n, errbuf);
