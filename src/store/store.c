@@ -1756,6 +1756,31 @@ gkx_store_append (gkx_store_t *self, const gkx_identity_t *identity,
     return rc;
 }
 
+/* Ends the nested transaction of one item of a batch whose body returned
+   rc: aborted when the map is full (S_MAP_FULL: the whole transaction is
+   retried after the map grows), committed when keep, else aborted with the
+   cached merge states dropped, since they may hold its work. Returns GKX_OK,
+   S_MAP_FULL or an LMDB failure. */
+static int
+s_child_end (gkx_store_t *self, MDB_txn *child, int rc, int keep, char *errbuf)
+{
+    if (rc == S_MAP_FULL) {
+        mdb_txn_abort (child);
+        return S_MAP_FULL;
+    }
+    if (!keep) {
+        mdb_txn_abort (child);
+        s_cache_clear (self);
+        return GKX_OK;
+    }
+    int mrc = mdb_txn_commit (child);
+    if (mrc != 0) {
+        s_cache_clear (self);
+        return s_mdb_fail (errbuf, mrc, "committing a nested transaction");
+    }
+    return GKX_OK;
+}
+
 /* Context of gkx_store_append_each. */
 typedef struct {
     const gkx_identity_t *identity;
@@ -1784,21 +1809,9 @@ s_append_each_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
         item->errbuf[0] = '\0';
         int rc = s_append_txn (self, child, &ctx, item->errbuf);
         gkx_entry_destroy (&ctx.entry);
-        if (rc == S_MAP_FULL) {
-            mdb_txn_abort (child);
-            return S_MAP_FULL;
-        }
-        if (rc == GKX_OK) {
-            mrc = mdb_txn_commit (child);
-            if (mrc != 0) {
-                s_cache_clear (self);
-                return s_mdb_fail (errbuf, mrc, "committing a nested transaction");
-            }
-        }
-        else {
-            mdb_txn_abort (child);
-            /* Cached merge states may hold the refused entry's work. */
-            s_cache_clear (self);
+        int end = s_child_end (self, child, rc, rc == GKX_OK, errbuf);
+        if (end != GKX_OK) {
+            return end;
         }
         item->rc = rc;
     }
@@ -2217,21 +2230,9 @@ s_ingest_batch_txn (gkx_store_t *self, MDB_txn *txn, void *arg, char *errbuf)
         s_ingest_ctx_t one = {item->entry, ctx->peer, 0};
         item->errbuf[0] = '\0';
         int rc = s_ingest_txn (self, child, &one, item->errbuf);
-        if (rc == S_MAP_FULL) {
-            mdb_txn_abort (child);
-            return S_MAP_FULL;
-        }
-        if (rc == GKX_OK || s_commits_on_error (rc)) {
-            mrc = mdb_txn_commit (child);
-            if (mrc != 0) {
-                s_cache_clear (self);
-                return s_mdb_fail (errbuf, mrc, "committing a nested transaction");
-            }
-        }
-        else {
-            mdb_txn_abort (child);
-            /* Cached merge states may hold the refused entry's work. */
-            s_cache_clear (self);
+        int end = s_child_end (self, child, rc, rc == GKX_OK || s_commits_on_error (rc), errbuf);
+        if (end != GKX_OK) {
+            return end;
         }
         item->rc = rc;
         item->result = one.result;
