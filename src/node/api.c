@@ -267,11 +267,11 @@ s_view_names (const s_view_t *view, gkx_node_t *node, char **advertiser_p, char 
 }
 
 /* On the loop: the summary of a partnership, as GET /v1/partnerships lists
-   it. */
+   it, from its record, heads and materialised offer with its digest. */
 static json_t *
-s_view_summary (const s_view_t *view, gkx_node_t *node)
+s_summary (gkx_node_t *node, const gkx_partnership_t *p, const gkx_head_t heads[2],
+           const gkx_offer_t *offer, const uint8_t digest_raw[GKX_OFFER_DIGEST_BYTES])
 {
-    const gkx_partnership_t *p = &view->p;
     const uint8_t *other = p->self_role == GKX_ROLE_ADVERTISER ? p->publisher : p->advertiser;
     int other_role = p->self_role == GKX_ROLE_ADVERTISER ? GKX_ROLE_PUBLISHER
                                                          : GKX_ROLE_ADVERTISER;
@@ -279,26 +279,47 @@ s_view_summary (const s_view_t *view, gkx_node_t *node)
     char other_id[GKX_ID_TEXT_BYTES];
     char digest[GKX_OFFER_DIGEST_HEX_BYTES];
     char created[GKX_HLC_TEXT_BYTES];
-    uint8_t raw[GKX_OFFER_DIGEST_BYTES];
     gkx_id_format (pid, p->pid);
     gkx_id_format (other_id, other);
-    gkx_merge_digest (view->merge, raw, digest);
+    sodium_bin2hex (digest, sizeof digest, digest_raw, GKX_OFFER_DIGEST_BYTES);
     gkx_hlc_format (created, sizeof created, p->created_hlc);
-    json_t *offer = gkx_offer_to_json (gkx_merge_offer (view->merge));
     const char *status = p->is_frozen ? "frozen"
-                                      : json_string_value (json_object_get (offer, "status"));
-    json_t *summary = json_pack (
+                                      : json_string_value (gkx_offer_value (offer, "status"));
+    return json_pack (
         "{s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I}, s:s}", "id", pid,
         "role", gkx_role_name (p->self_role), "counterparty", "id", other_id, "name",
         gkx_node_member_name (node, other), "role", gkx_role_name (other_role), "status",
         status ? status : "active", "offer_name",
-        json_string_value (json_object_get (offer, "name")), "digest", digest, "heads",
-        "advertiser_seq", (json_int_t) view->heads[0].seq, "publisher_seq",
-        (json_int_t) view->heads[1].seq, "advertiser_acked_seq",
-        (json_int_t) view->heads[1].seen_seq, "publisher_acked_seq",
-        (json_int_t) view->heads[0].seen_seq, "created", created);
-    json_decref (offer);
-    return summary;
+        json_string_value (gkx_offer_value (offer, "name")), "digest", digest, "heads",
+        "advertiser_seq", (json_int_t) heads[0].seq, "publisher_seq",
+        (json_int_t) heads[1].seq, "advertiser_acked_seq", (json_int_t) heads[1].seen_seq,
+        "publisher_acked_seq", (json_int_t) heads[0].seen_seq, "created", created);
+}
+
+/* On the loop: the summary of one partnership whose record is p. Reads the
+   heads and the materialised offer, not the merge state: a listing of
+   every partnership must not replay every log (the merge states are a
+   cache of 64, and cold after a start). */
+static int
+s_summary_read (gkx_node_t *node, s_job_t *job, const gkx_partnership_t *p, json_t **row_p)
+{
+    gkx_store_t *store = gkx_node_store (node);
+    gkx_head_t heads[2];
+    gkx_offer_t *offer = NULL;
+    uint8_t digest[GKX_OFFER_DIGEST_BYTES];
+    int rc = gkx_store_head (store, p->pid, GKX_ROLE_ADVERTISER, &heads[0]);
+    if (rc == GKX_OK) {
+        rc = gkx_store_head (store, p->pid, GKX_ROLE_PUBLISHER, &heads[1]);
+    }
+    if (rc == GKX_OK) {
+        rc = gkx_store_offer (store, p->pid, &offer, digest);
+    }
+    if (rc != GKX_OK) {
+        return s_job_fail (job, rc, 500, "internal", "the store failed: %s", gkx_strerror (rc));
+    }
+    *row_p = s_summary (node, p, heads, offer, digest);
+    gkx_offer_destroy (&offer);
+    return GKX_OK;
 }
 
 /* On the loop: {"offer": ..., "digest": hex} of a view's current offer. */
@@ -347,13 +368,11 @@ s_summaries (gkx_node_t *node, s_job_t *job, json_t **rows_p)
     int rc = gkx_store_partnerships (gkx_node_store (node), s_list_add, &list);
     json_t *rows = json_array ();
     for (size_t i = 0; rc == GKX_OK && i < list.count; i++) {
-        s_view_t view;
-        memcpy (job->pid, list.items[i].pid, GKX_ID_BYTES);
-        rc = s_view_open (&view, node, job);
+        json_t *row = NULL;
+        rc = s_summary_read (node, job, &list.items[i], &row);
         if (rc == GKX_OK) {
-            json_array_append_new (rows, s_view_summary (&view, node));
+            json_array_append_new (rows, row);
         }
-        s_view_close (&view);
     }
     gkx_free (list.items);
     if (rc != GKX_OK) {
@@ -745,13 +764,17 @@ s_partnership_fn (gkx_node_t *node, void *arg)
 {
     s_job_t *job = arg;
     job->ran = 1;
-    s_view_t view;
-    int rc = s_view_open (&view, node, job);
-    if (rc == GKX_OK) {
-        job->reply = s_view_summary (&view, node);
+    gkx_partnership_t p;
+    int rc = gkx_store_partnership (gkx_node_store (node), job->pid, &p);
+    if (rc == GKX_ENOTFOUND) {
+        char pid[GKX_ID_TEXT_BYTES];
+        gkx_id_format (pid, job->pid);
+        return s_job_fail (job, rc, 404, "not_found", "no partnership %s on this node", pid);
     }
-    s_view_close (&view);
-    return rc;
+    if (rc != GKX_OK) {
+        return s_job_fail (job, rc, 500, "internal", "the store failed: %s", gkx_strerror (rc));
+    }
+    return s_summary_read (node, job, &p, &job->reply);
 }
 
 /* GET /v1/partnerships/{id}: one partnership's summary. */

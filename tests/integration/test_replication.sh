@@ -65,7 +65,14 @@ t_third_node() {
 }
 ok "a third node gets its own partnership and never the A-P one" t_third_node
 
+# heads_settled NODE PID: the heads stay put over more than the ack delay (500 ms), so no ack
+# owed from an earlier case lands during the next one.
+heads_settled() {
+    local h; h=$(heads "$1" "$2") && sleep 1.2 && [ "$(heads "$1" "$2")" = "$h" ]
+}
+
 t_third_node_cannot_write() {
+    wait_for 10 heads_settled a "$PID" &&
     local before; before=$(heads a "$PID") &&
     "$GKX" --dir "$T/p" log export "$PID" "$T/ap.log" >/dev/null &&
     /usr/bin/python3 "$(dirname "$0")/hostile_peer.py" send "$(awk -F' = ' '$1 == "listen" {print $2; exit}' "$T/a/gkx.conf")" \
