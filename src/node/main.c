@@ -65,10 +65,19 @@ main (int argc, char **argv)
 {
     const char *dir = getenv ("GKX_DIR");
     for (int i = 1; i < argc; i++) {
+        /* --dir DIR and --dir=DIR, --help and -h, as gkx takes them. */
         if (strcmp (argv[i], "--dir") == 0 && i + 1 < argc) {
             dir = argv[++i];
         }
-        else if (strcmp (argv[i], "--help") == 0) {
+        else if (strncmp (argv[i], "--dir=", 6) == 0) {
+            dir = argv[i] + 6;
+        }
+        else if (strcmp (argv[i], "--dir") == 0) {
+            fprintf (stderr, "gkxd: --dir needs a directory\n\n");
+            s_usage (stderr);
+            return 2;
+        }
+        else if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
             s_usage (stdout);
             return 0;
         }

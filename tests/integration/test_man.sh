@@ -2,12 +2,12 @@
 # test_man - the man pages gkx.1, gkxd.8 and gkx-audit.1 against the programs: every verb gkx
 # --help lists has its entry in gkx.1, every usage form each program and verb prints (gkx VERB
 # --help, gkxd --help, gkx-audit --help) is in its page word for word, every option of the
-# usage is described; each page renders with groff (and man -l) without a warning, and has the
-# sections a man page needs.
+# usage is described, gkxd takes the options gkxd.8 gives; each page renders with groff (and
+# man -l) without a warning, and has the sections a man page needs.
 # Part of gokart-exchange; MIT licence.
 . "$(dirname "$0")/lib.sh"
 
-plan 7
+plan 8
 
 MAN="$GKX_SRCDIR/man"
 PY=/usr/bin/python3
@@ -105,6 +105,16 @@ t_other_forms() {
     text gkx-audit.1 | grep -q -- '--json' && text gkxd.8 | grep -q -- '--help'
 }
 ok "gkxd --help's usage is in gkxd.8, and both forms of gkx-audit --help in gkx-audit.1" t_other_forms
+
+t_gkxd_options() {
+    # gkxd takes the options gkxd.8 gives, as gkx takes them.
+    text gkxd.8 >"$T/gkxd.txt" && grep -q -- '--dir=DIR' "$T/gkxd.txt" && grep -q -- '--help, -h' "$T/gkxd.txt" &&
+    run 0 "$T/h.out" "$GKXD" -h && contains "$T/h.out" "usage: gkxd --dir DIR" &&
+    run 1 "$T/d.out" "$GKXD" --dir="$T/nowhere" && contains "$T/d.out" "$T/nowhere/gkx.conf" &&
+    run 2 "$T/n.out" "$GKXD" --dir && contains "$T/n.out" "gkxd: --dir needs a directory" &&
+    run 2 "$T/u.out" "$GKXD" --verbose && contains "$T/u.out" "gkxd: unknown argument '--verbose'"
+}
+ok "gkxd takes --dir DIR, --dir=DIR, --help and -h as gkxd.8 says; --dir alone and unknown arguments exit 2" t_gkxd_options
 
 t_sections() {
     local page s missing=""
