@@ -526,7 +526,8 @@ cli_conversion (int argc, char **argv, const char *dir)
     else {
         char text[S_TEXT_BYTES];
         const char *now_reason = s_str_or_null (reply, "reason");
-        printf ("conversion %s: %s -> %s", s_str (reply, "id"), s_str (reply, "initial_status"),
+        /* The status it had just before this change, not the first one. */
+        printf ("conversion %s: %s -> %s", s_str (reply, "id"), s_str (reply, "previous_status"),
                 s_str (reply, "status"));
         if (now_reason) {
             printf (" (%s)", cli_printable (text, sizeof text, now_reason));
@@ -582,6 +583,7 @@ s_report_print (const json_t *reply)
                            s_int (count, sizeof count, row, "count"), s_str (row, "payout"));
         }
         cli_table_print (table);
+        cli_table_destroy (&table);
     }
     printf ("digest: %s\n", s_str (reply, "digest"));
 }

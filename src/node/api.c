@@ -90,7 +90,7 @@ s_job_error (int *status_p, const s_job_t *job, int rc)
         return gkx_http_error (status_p, job->status, job->code, "%s", message);
     }
     switch (rc) {
-        case GKX_EINVAL: return gkx_http_error (status_p, 400, "invalid", "%s", message);
+        case GKX_EINVAL: return gkx_http_error (status_p, 400, "bad_request", "%s", message);
         case GKX_EPOLICY: return gkx_http_error (status_p, 403, "forbidden", "%s", message);
         case GKX_ENOTFOUND: return gkx_http_error (status_p, 404, "not_found", "%s", message);
         case GKX_EFROZEN: return gkx_http_error (status_p, 409, "frozen", "%s", message);
@@ -1717,7 +1717,7 @@ s_conversion_status_fn (gkx_node_t *node, void *arg)
     char errbuf[GKX_ERRBUF_BYTES] = "";
     rc = gkx_conversion_change_encode (&body, &len, &change, errbuf);
     if (rc != GKX_OK) {
-        return s_job_fail (job, rc, 400, "invalid", "%s", errbuf);
+        return s_job_fail (job, rc, 400, "bad_request", "%s", errbuf);
     }
     if (before.status == change.status) {
         gkx_free (body);

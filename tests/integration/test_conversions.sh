@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/nodes.sh"
 
-plan 17
+plan 18
 
 PY=/usr/bin/python3
 POSTBACKS="$(dirname "$0")/postbacks.py"
@@ -281,6 +281,25 @@ t_budget() {
     wait_for 10 has_count p "$pid" 4 && wait_for 10 same_report "$pid"
 }
 ok "budget.total=6.00 at 2.50 each: the third is rejected \"budget\", the offer is paused on both, the fourth \"paused\"" t_budget
+
+# A status changed twice: gkx names the status just before each change, not the first one; a
+# reason with a control character is a 400 bad_request like every other bad reason.
+t_status_twice() {
+    local pid id
+    pid=$(share_offer "$OFFER_MAIN") &&
+    [ "$(pb "$T/tw.json" "$(af "${pid:0:16}" tw-1 install)")" = 200 ] &&
+    id=$(json "$T/tw.json" 'j["conversion"]') &&
+    run 0 "$T/tw.1" "$GKX" --dir "$T/a" conversion status "$pid" "$id" rejected --reason fraud &&
+    contains "$T/tw.1" "conversion $id: approved -> rejected (fraud)" &&
+    run 0 "$T/tw.2" "$GKX" --dir "$T/a" conversion status "$pid" "$id" approved &&
+    contains "$T/tw.2" "conversion $id: rejected -> approved" &&
+    api a POST "/v1/partnerships/$pid/conversions/$id/status" \
+        '{"status": "reversed", "reason": "a\u0001b"}' >"$T/tw.3" &&
+    [ "$(json "$T/tw.3" 'j["error"]["code"], j["error"]["message"][:24]')" = \
+      "('bad_request', 'conversion_status.reason')" ]
+}
+ok "a status changed twice: gkx prints each change from the status before it; a bad reason is 400" \
+    t_status_twice
 
 t_kill() {
     PID_K=$(share_offer "$OFFER_PLAIN") || return 1
