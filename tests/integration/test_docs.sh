@@ -133,8 +133,10 @@ ok "docs/postbacks.md has a section for every MMP template of postback.c, and no
 # Every function, constant and file docs/architecture.md names exists.
 architecture_names() {
     local id f bad=0
+    # Its static functions and constants; the gkx_ names of every document.
     local names='\b(gkx|s)_[a-z0-9_]+\b|\bS_[A-Z0-9_]+\b'
-    for id in $(grep -oE "$names" "$S/docs/architecture.md" | sort -u); do
+    for id in $( (grep -oE "$names" "$S/docs/architecture.md"
+                  grep -ohE '\bgkx_[a-z0-9_]+\b' "$S"/docs/*.md "$S/README.md") | sort -u); do
         grep -rqw -- "$id" "$S/src" "$S/include" || { echo "no $id in src/ or include/"; bad=1; }
     done
     for f in $(grep -oE '\b[a-z_]+\.c\b' "$S/docs/architecture.md" | sort -u); do
@@ -142,7 +144,8 @@ architecture_names() {
     done
     return $bad
 }
-ok "every function, constant and file docs/architecture.md names exists" architecture_names
+ok "every name docs/architecture.md uses, and every gkx_ name of docs/, exists in the code" \
+    architecture_names
 
 # Every path of the tree a document names exists (a path after a space, a backtick or a
 # parenthesis; placeholders in capitals and the ... of a pattern are left out).
