@@ -39,7 +39,7 @@ static const struct {
     {"accept", cli_accept, "accept the other side's proposal"},
     {"decline", cli_decline, "decline the other side's proposal"},
     {"withdraw", cli_withdraw, "withdraw a proposal of this node"},
-    {"export", cli_export, "the running node writes a partnership's log to a file"},
+    {"export", cli_export, "writes a partnership's log, fetched from the running node, to a file"},
     {"conversions", cli_conversions, "a partnership's conversions: event, payout, status"},
     {"conversion", cli_conversion, "change a conversion's status (conversion status ...)"},
     {"report", cli_report, "conversion counts and payouts by day, event, status or country"},
