@@ -31,6 +31,9 @@
 
 #include <czmq.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <unistd.h>
 #include <pthread.h>
 #include <signal.h>
@@ -63,6 +66,8 @@
 #define S_CONNECTED_MS 3500
 /* Interval of the housekeeping timer (ms). */
 #define S_TICK_MS 100
+/* How often freed heap memory is given back to the system (ms). */
+#define S_TRIM_MS 10000
 /* Largest frame the ROUTER accepts: the largest heads header. */
 #define S_MAX_FRAME_BYTES (GKX_SYNC_MAX_HEADER_BYTES + 1024)
 /* ZeroMQ heartbeat interval and timeout (ms). */
@@ -175,6 +180,7 @@ struct gkx_node {
     volatile sig_atomic_t stop_requested;
     s_stats_t stats;
     uint64_t started_ms;
+    uint64_t trimmed_ms;        /* when freed heap memory was last given back */
     gkx_webhook_t *webhook;     /* the delivery thread, or NULL */
     gkx_directory_t *directory; /* the directory module, or NULL */
     gkx_intake_t *intake;       /* the postback endpoint, or NULL */
@@ -1246,6 +1252,25 @@ s_owe_ack (const gkx_partnership_t *p, void *arg)
     return 0;
 }
 
+/* Gives freed heap memory back to the system every S_TRIM_MS. glibc keeps
+   what is freed in the arena of the thread that allocated it (the HTTP
+   workers', the loop's) and returns little of it by itself: after a flood
+   of 1,000,000 postbacks over 10,000 partnerships the advertiser held
+   764 MiB of anonymous memory, 65 MiB of it live. */
+static void
+s_trim (gkx_node_t *self, uint64_t now)
+{
+#ifdef __GLIBC__
+    if (now - self->trimmed_ms >= S_TRIM_MS) {
+        malloc_trim (0);
+        self->trimmed_ms = s_now_ms ();
+    }
+#else
+    (void) self;
+    (void) now;
+#endif
+}
+
 /* Housekeeping: stop requests, acks and keepalives. */
 static int
 s_on_tick (zloop_t *loop, int timer_id, void *arg)
@@ -1287,6 +1312,7 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
             s_send_heads (self, peer, silent, NULL);
         }
     }
+    s_trim (self, now);
     return 0;
 }
 
