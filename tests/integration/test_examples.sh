@@ -132,19 +132,23 @@ PY
 }
 
 t_run() {
-    # Every port of the two files, moved to one free now.
-    PORTS=""
-    local p
-    for p in 7700 7701 7702 7790 7710 7711 8088; do PORTS="$PORTS $p=$(free_port)"; done
-    HOOK_PORT=$(sed 's/.*8088=\([0-9]*\).*/\1/' <<<"$PORTS")
     local secret; secret=$(sed -n 's/^secret = //p' "$EX/publisher.conf")
     "$PY" "$SINK" serve --out "$MAIL" --port-file "$T/sink.port" 2>>"$T/sink.log" &
     _pids+=($!)
-    "$PY" "$RECEIVER" serve --secret "$secret" --out "$HOOKS" --port "$HOOK_PORT" \
-        --port-file "$T/hook.port" 2>>"$T/hook.log" &
+    "$PY" "$RECEIVER" serve --secret "$secret" --out "$HOOKS" --port-file "$T/hook.port" \
+        2>>"$T/hook.log" &
     _pids+=($!)
     wait_for 10 test -s "$T/sink.port" && wait_for 10 test -s "$T/hook.port" || return 1
-    SMTP_PORT=$(cat "$T/sink.port")
+    SMTP_PORT=$(cat "$T/sink.port") HOOK_PORT=$(cat "$T/hook.port")
+    # Every port of the two files, moved to one free now (each distinct, none the sink's); the
+    # webhook's to the receiver's.
+    PORTS=" 8088=$HOOK_PORT"
+    local p q
+    for p in 7700 7701 7702 7790 7710 7711; do
+        q=$(free_port)
+        while [[ " $PORTS " == *"=$q "* ]] || [ "$q" = "$SMTP_PORT" ]; do q=$(free_port); done
+        PORTS="$PORTS $p=$q"
+    done
     "$GKX" init --dir "$T/a" --role advertiser --name "Acme Games" >/dev/null &&
     "$GKX" init --dir "$T/p" --role publisher --name "Pixel Pubs" >/dev/null || return 1
     # The advertiser's directory address, with this node's key, for both publish_to lines.
@@ -164,7 +168,10 @@ t_run() {
 ok "gkxd runs each example (ports, SMTP server and directory key changed): postbacks, directory, webhook, e-mail" t_run
 
 # listed: the advertiser's gkx publishers lists the publisher.
-listed() { "$GKX" --dir "$T/a" publishers --json >"$T/list.json" && grep -q "\"id\": \"$(card_id p)\"" "$T/list.json"; }
+listed() {
+    "$GKX" --dir "$T/a" publishers --json >"$T/list.json" &&
+    grep -q "\"id\": \"$(card_id p)\"" "$T/list.json"
+}
 
 # offer_on NAME: NAME's node holds the partnership.
 offer_on() { "$GKX" --dir "$T/$1" offer show "$PID" --digest >/dev/null; }
@@ -215,7 +222,10 @@ PY
 ok "every URL of postback-urls.md is what gkx postback-url prints, for every MMP gkx knows" t_postback_urls
 
 # The deliveries the receiver accepted, signatures checked.
-accepted() { "$PY" "$RECEIVER" summary "$HOOKS" >"$T/summary.json" && [ "$(json "$T/summary.json" 'j["accepted"]')" -ge 1 ]; }
+accepted() {
+    "$PY" "$RECEIVER" summary "$HOOKS" >"$T/summary.json" &&
+    [ "$(json "$T/summary.json" 'j["accepted"]')" -ge 1 ]
+}
 
 # conversion_on NAME: NAME's node lists the conversion of the "Try one" postback.
 conversion_on() { "$GKX" --dir "$T/$1" conversions "$SHORT" >"$T/conv.$1" && grep -q "test-click-1" "$T/conv.$1"; }
