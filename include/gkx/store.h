@@ -183,6 +183,20 @@ GKX_NODISCARD int gkx_store_partnership (gkx_store_t *self, const uint8_t pid[GK
 GKX_NODISCARD int gkx_store_claim_drop (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
                                         char *errbuf);
 
+/* Partnerships by status: frozen (equivocation evidence held), else paused
+   or active as their offer says. */
+typedef struct {
+    size_t active;
+    size_t paused;
+    size_t frozen;
+} gkx_store_partnership_counts_t;
+
+/* Counts the partnerships by status from their records and an index kept
+   with the materialised offers: no offer is read. Returns GKX_OK or
+   GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_partnership_counts (gkx_store_t *self,
+                                                gkx_store_partnership_counts_t *out);
+
 /* Calls fn for every partnership in pid order; stops early when fn returns
    non-zero and returns that value, else GKX_OK (or GKX_ESTORE). */
 int gkx_store_partnerships (gkx_store_t *self,

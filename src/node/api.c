@@ -442,21 +442,10 @@ s_status_fn (gkx_node_t *node, void *arg)
 {
     s_job_t *job = arg;
     job->ran = 1;
-    json_t *rows = NULL;
-    int rc = s_summaries (node, job, &rows);
+    gkx_store_partnership_counts_t counts;
+    int rc = gkx_store_partnership_counts (gkx_node_store (node), &counts);
     if (rc != GKX_OK) {
-        return rc;
-    }
-    json_int_t active = 0;
-    json_int_t paused = 0;
-    json_int_t frozen = 0;
-    size_t i;
-    json_t *row;
-    json_array_foreach (rows, i, row) {
-        const char *status = json_string_value (json_object_get (row, "status"));
-        frozen += strcmp (status, "frozen") == 0;
-        paused += strcmp (status, "paused") == 0;
-        active += strcmp (status, "active") == 0;
+        return s_job_fail (job, rc, 500, "internal", "the store failed: %s", gkx_strerror (rc));
     }
     char id[GKX_ID_TEXT_BYTES];
     gkx_id_format (id, gkx_identity_id (gkx_node_identity (node)));
@@ -464,15 +453,15 @@ s_status_fn (gkx_node_t *node, void *arg)
     job->reply = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I}, s:o}", "id", id,
                             "role", gkx_role_name (config->role), "name", config->name, "listen",
                             config->listen, "api", config->api_listen, "partnerships", "total",
-                            (json_int_t) json_array_size (rows), "active", active, "paused",
-                            paused, "frozen", frozen, "peers", gkx_node_peers_json (node));
+                            (json_int_t) (counts.active + counts.paused + counts.frozen),
+                            "active", (json_int_t) counts.active, "paused",
+                            (json_int_t) counts.paused, "frozen", (json_int_t) counts.frozen, "peers", gkx_node_peers_json (node));
     struct timespec now;
     clock_gettime (CLOCK_REALTIME, &now);
     uint64_t now_ms = (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
     json_object_set_new (job->reply, "uptime_seconds",
                          json_integer ((json_int_t) ((now_ms - gkx_node_started_ms (node)) / 1000)));
     json_object_set_new (job->reply, "replication", gkx_node_stats_json (node));
-    json_decref (rows);
     return s_status_ledger (node, job, now_ms);
 }
 
@@ -2077,41 +2066,6 @@ s_replay (gkx_http_request_t *request, void *user, int *status_p)
     return s_job_run (user, s_replay_fn, &job, status_p);
 }
 
-/* Partnerships by status, for GET /metrics: read from each materialised
-   offer, which needs no replay of the log. */
-typedef struct {
-    uint64_t active;
-    uint64_t paused;
-    uint64_t frozen;
-} s_partnership_counts_t;
-
-/* On the loop: counts the partnerships by status. */
-static int
-s_partnership_counts (gkx_node_t *node, s_partnership_counts_t *out)
-{
-    gkx_store_t *store = gkx_node_store (node);
-    s_list_t list = {NULL, 0};
-    memset (out, 0, sizeof *out);
-    int rc = gkx_store_partnerships (store, s_list_add, &list);
-    for (size_t i = 0; rc == GKX_OK && i < list.count; i++) {
-        gkx_offer_t *offer = NULL;
-        if (list.items[i].is_frozen) {
-            out->frozen++;
-            continue;
-        }
-        rc = gkx_store_offer (store, list.items[i].pid, &offer, NULL);
-        if (rc == GKX_OK) {
-            gkx_conversion_terms_t terms;
-            gkx_conversion_terms_read (&terms, offer);
-            out->paused += terms.paused != 0;
-            out->active += terms.paused == 0;
-        }
-        gkx_offer_destroy (&offer);
-    }
-    gkx_free (list.items);
-    return rc;
-}
-
 /* Writes a family of one sample without labels. */
 static void
 s_metric (gkx_metrics_t *m, const char *name, gkx_metrics_type_t type, const char *help,
@@ -2233,7 +2187,7 @@ s_metrics_postbacks (gkx_metrics_t *m, gkx_node_t *node)
 /* Writes the conversion and partnership families. */
 static void
 s_metrics_ledger (gkx_metrics_t *m, const gkx_store_conversion_counts_t *counts,
-                  const s_partnership_counts_t *partnerships)
+                  const gkx_store_partnership_counts_t *partnerships)
 {
     gkx_metrics_family (m, "gkx_partnerships", GKX_METRICS_GAUGE,
                         "Partnerships held, by status.");
@@ -2267,14 +2221,14 @@ s_metrics_fn (gkx_node_t *node, void *arg)
     gkx_store_t *store = gkx_node_store (node);
     uint64_t now_ms = s_now_ms ();
     gkx_store_conversion_counts_t counts;
-    s_partnership_counts_t partnerships;
+    gkx_store_partnership_counts_t partnerships;
     uint64_t deliveries = 0;
     int rc = gkx_store_conversion_counts (store, now_ms / S_DAY_MS, &counts);
     if (rc == GKX_OK) {
         rc = gkx_store_deliveries_pending (store, &deliveries);
     }
     if (rc == GKX_OK) {
-        rc = s_partnership_counts (node, &partnerships);
+        rc = gkx_store_partnership_counts (gkx_node_store (node), &partnerships);
     }
     if (rc != GKX_OK) {
         return s_job_fail (job, rc, 500, "internal", "the store failed: %s", gkx_strerror (rc));

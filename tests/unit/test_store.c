@@ -1158,6 +1158,10 @@ START_TEST (test_equivocation_freezes)
         gkx_partnership_t p;
         ck_assert_int_eq (gkx_store_partnership (b.store, pid, &p), GKX_OK);
         ck_assert_int_eq (p.is_frozen, 1);
+        gkx_store_partnership_counts_t counts;
+        ck_assert_int_eq (gkx_store_partnership_counts (b.store, &counts), GKX_OK);
+        ck_assert_uint_eq (counts.frozen, 1);
+        ck_assert_uint_eq (counts.active + counts.paused, 0);
         s_evidence_t evidence;
         memset (&evidence, 0, sizeof evidence);
         ck_assert_int_eq (gkx_store_evidence (b.store, pid, s_keep, &evidence), GKX_OK);
@@ -1537,6 +1541,36 @@ s_offer_text (s_node_t *node, const uint8_t pid[GKX_ID_BYTES])
 
 /* Both members derive the same offer and digest from the same entries, and
    the materialised offer moves in the transaction of the entry. */
+/* Asserts a node's partnership counts by status. */
+static void
+s_assert_status_counts (s_node_t *node, size_t active, size_t paused, size_t frozen)
+{
+    gkx_store_partnership_counts_t counts;
+    ck_assert_int_eq (gkx_store_partnership_counts (node->store, &counts), GKX_OK);
+    ck_assert_uint_eq (counts.active, active);
+    ck_assert_uint_eq (counts.paused, paused);
+    ck_assert_uint_eq (counts.frozen, frozen);
+}
+
+/* Closes a node's store and deletes its paused index, as a store written
+   before the index existed has none. */
+static void
+s_drop_paused_index (s_node_t *node)
+{
+    gkx_store_close (&node->store);
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi paused;
+    ck_assert_int_eq (mdb_env_create (&env), 0);
+    ck_assert_int_eq (mdb_env_set_maxdbs (env, 32), 0);
+    ck_assert_int_eq (mdb_env_open (env, node->dir, 0, 0600), 0);
+    ck_assert_int_eq (mdb_txn_begin (env, NULL, 0, &txn), 0);
+    ck_assert_int_eq (mdb_dbi_open (txn, "paused", 0, &paused), 0);
+    ck_assert_int_eq (mdb_drop (txn, paused, 1), 0);
+    ck_assert_int_eq (mdb_txn_commit (txn), 0);
+    mdb_env_close (env);
+}
+
 START_TEST (test_offer_derived_on_both_sides)
 {
     s_node_t a;
@@ -1564,6 +1598,9 @@ START_TEST (test_offer_derived_on_both_sides)
     ck_assert_int_eq (gkx_store_digest (b.store, pid, db), GKX_OK);
     ck_assert_mem_eq (da, db, GKX_OFFER_DIGEST_BYTES);
 
+    s_assert_status_counts (&a, 0, 1, 0);
+    s_assert_status_counts (&b, 0, 1, 0);
+
     char *text_a = s_offer_text (&a, pid);
     char *text_b = s_offer_text (&b, pid);
     ck_assert_str_eq (text_a, text_b);
@@ -1583,6 +1620,16 @@ START_TEST (test_offer_derived_on_both_sides)
     ck_assert_uint_eq (json_array_size (changes), 2);
     json_decref (changes);
     gkx_merge_destroy (&state);
+
+    /* A store from before the paused index builds it when opened. */
+    s_drop_paused_index (&a);
+    s_node_reopen (&a);
+    s_assert_status_counts (&a, 0, 1, 0);
+    gkx_entry_t *resume = s_edit_text (&a, pid, "status=active");
+    s_assert_status_counts (&a, 1, 0, 0);
+    s_deliver (&b, resume);
+    s_assert_status_counts (&b, 1, 0, 0);
+    gkx_entry_destroy (&resume);
 
     gkx_entry_destroy (&genesis);
     gkx_entry_destroy (&ack);
