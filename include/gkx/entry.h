@@ -114,6 +114,12 @@ int gkx_entry_kind (const gkx_entry_t *self);
 const uint8_t *gkx_entry_body (const gkx_entry_t *self, size_t *len_p);
 const uint8_t *gkx_entry_signature (const gkx_entry_t *self);
 
+/* Reads the kind of the entry encoded in buf (len bytes) without decoding
+   or checking it: for walks over entries already checked when stored, which
+   want only some kinds. Returns GKX_OK, or GKX_EDECODE when buf does not
+   have an entry's shape as far as the kind (decode it to learn why). */
+GKX_NODISCARD int gkx_entry_peek_kind (const uint8_t *buf, size_t len, int *kind_p);
+
 /* Derives a partnership id: BLAKE2b-256 of GKX_PID_PREFIX || advertiser ||
    publisher || nonce. */
 void gkx_partnership_id (uint8_t pid[GKX_ID_BYTES], const uint8_t advertiser[GKX_ID_BYTES],

@@ -533,6 +533,32 @@ gkx_entry_kind (const gkx_entry_t *self)
     return self->kind;
 }
 
+/* Index of the kind in the entry array. */
+#define S_KIND_FIELD 8
+
+int
+gkx_entry_peek_kind (const uint8_t *buf, size_t len, int *kind_p)
+{
+    assert (kind_p);
+    if (len < 1 || buf[0] != (0x90 | S_FIELDS)) {
+        return GKX_EDECODE;
+    }
+    size_t pos = 1;
+    for (int field = 0; field < S_KIND_FIELD; field++) {
+        size_t field_len;
+        if (gkx_codec_value_length (buf + pos, len - pos, &field_len, "entry", NULL) != GKX_OK) {
+            return GKX_EDECODE;
+        }
+        pos += field_len;
+    }
+    /* A decodable entry's kind is a small uint, so a positive fixint. */
+    if (pos >= len || buf[pos] > 0x7f) {
+        return GKX_EDECODE;
+    }
+    *kind_p = buf[pos];
+    return GKX_OK;
+}
+
 const uint8_t *
 gkx_entry_body (const gkx_entry_t *self, size_t *len_p)
 {

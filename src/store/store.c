@@ -2688,7 +2688,16 @@ typedef struct {
     int changed;
 } s_rebuild_ctx_t;
 
-/* Applies every stored entry of one chain to state, in seq order. */
+/* Whether entries of kind change the offer's merge state. */
+static int
+s_kind_merges (int kind)
+{
+    return kind == GKX_KIND_GENESIS || kind == GKX_KIND_EDIT || kind == GKX_KIND_PROPOSE
+           || kind == GKX_KIND_ANSWER;
+}
+
+/* Applies every stored entry of one chain that changes the offer to state,
+   in seq order. */
 static int
 s_rebuild_chain (gkx_store_t *self, MDB_txn *txn, const s_prec_t *rec, int role,
                  gkx_merge_t **state, char *errbuf)
@@ -2706,6 +2715,19 @@ s_rebuild_chain (gkx_store_t *self, MDB_txn *txn, const s_prec_t *rec, int role,
     mrc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
     while (rc == GKX_OK && mrc == 0 && key.mv_size == S_ENTRY_KEY_BYTES
            && memcmp (key.mv_data, start, S_HEAD_KEY_BYTES) == 0) {
+        /* Conversions and acks, most of a chain, leave the offer as it is:
+           skipped unread, a rebuild costs the edits, not the conversions
+           (with more partnerships busy than the cache holds, each
+           conversion rebuilt its partnership's state from the whole
+           chain: 47 % of the advertiser's time at 10,000 partnerships). */
+        int peeked;
+        if (val.mv_size > S_ENTRY_PREFIX_BYTES
+            && gkx_entry_peek_kind ((const uint8_t *) val.mv_data + S_ENTRY_PREFIX_BYTES,
+                                    val.mv_size - S_ENTRY_PREFIX_BYTES, &peeked) == GKX_OK
+            && !s_kind_merges (peeked)) {
+            mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+            continue;
+        }
         gkx_entry_t *entry = NULL;
         rc = s_decode_value (&val, &entry);
         if (rc != GKX_OK) {

@@ -305,6 +305,35 @@ START_TEST (test_sign_decode_round_trip)
 }
 END_TEST
 
+/* peek_kind reads the kind of every entry without decoding it, and refuses
+   anything cut before the kind or not shaped as an entry. */
+START_TEST (test_peek_kind)
+{
+    const gkx_entry_t *entries[] = {s_genesis, s_ack, s_edit};
+    for (size_t i = 0; i < 3; i++) {
+        size_t len = 0;
+        const uint8_t *bytes = gkx_entry_bytes (entries[i], &len);
+        int kind = -1;
+        ck_assert_rc (gkx_entry_peek_kind (bytes, len, &kind), GKX_OK);
+        ck_assert_int_eq (kind, gkx_entry_kind (entries[i]));
+        /* Cut anywhere up to and including the kind: refused, never read past. */
+        size_t cut = 0;
+        while (cut < len && gkx_entry_peek_kind (bytes, cut, &kind) == GKX_EDECODE) {
+            cut++;
+        }
+        ck_assert_uint_gt (cut, 100);   /* the kind follows the ids and hashes */
+        ck_assert_uint_lt (cut, len);
+    }
+    const uint8_t map[] = {0x80};
+    const uint8_t short_array[] = {0x93, 0x01, 0x02, 0x03};
+    int kind = -1;
+    ck_assert_rc (gkx_entry_peek_kind (map, sizeof map, &kind), GKX_EDECODE);
+    ck_assert_rc (gkx_entry_peek_kind (short_array, sizeof short_array, &kind), GKX_EDECODE);
+    ck_assert_rc (gkx_entry_peek_kind (map, 0, &kind), GKX_EDECODE);
+    ck_assert_int_eq (kind, -1);
+}
+END_TEST
+
 /* The entry hash is BLAKE2b-256 of exactly the stored bytes. */
 START_TEST (test_hash_is_blake2b_of_bytes)
 {
@@ -1324,6 +1353,7 @@ main (void)
     TCase *tc = tcase_create ("entry");
     tcase_add_checked_fixture (tc, s_setup, s_teardown);
     tcase_add_test (tc, test_sign_decode_round_trip);
+    tcase_add_test (tc, test_peek_kind);
     tcase_add_test (tc, test_hash_is_blake2b_of_bytes);
     tcase_add_test (tc, test_signature_covers_prefix_and_stored_bytes);
     tcase_add_test (tc, test_craft_reproduces_signed_bytes);
