@@ -219,6 +219,14 @@ int gkx_store_iterate (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int r
                        uint64_t from_seq,
                        int (*fn) (const gkx_entry_t *entry, void *arg), void *arg);
 
+/* Sets *found_p to 1 when the chain of role holds, from seq from_seq on, an
+   entry whose kind is not kind, else 0; reads each entry's kind only, not
+   the entry (a node at start asks this of every partnership: are there
+   entries other than acks to acknowledge?). Returns GKX_OK or GKX_ESTORE. */
+GKX_NODISCARD int gkx_store_holds_other_than (gkx_store_t *self,
+                                              const uint8_t pid[GKX_ID_BYTES], int role,
+                                              uint64_t from_seq, int kind, int *found_p);
+
 /* Calls fn for every evidence entry of a partnership (pairs of entries at
    one author and seq), borrowed for the call. Returns as gkx_store_iterate. */
 int gkx_store_evidence (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],

@@ -1224,14 +1224,6 @@ s_write_acks (gkx_node_t *self, s_peer_t *peer, uint64_t now)
     gkx_free (pids);
 }
 
-/* Stops gkx_store_iterate at the first entry that is not an ack. */
-static int
-s_not_ack (const gkx_entry_t *entry, void *arg)
-{
-    (void) arg;
-    return gkx_entry_kind (entry) != GKX_KIND_ACK ? -1 : 0;
-}
-
 /* At start: owes an ack for a partnership whose counterparty chain holds
    entries, other than acks, that our chain does not acknowledge yet. The
    ack of entries received is written S_ACK_DELAY_MS later, so a run killed
@@ -1243,10 +1235,12 @@ s_owe_ack (const gkx_partnership_t *p, void *arg)
     gkx_node_t *self = arg;
     s_peer_t *peer = s_peer_by_id (self, s_counterparty (p));
     gkx_head_t own;
+    int unacknowledged = 0;
     if (peer && !p->is_frozen
         && gkx_store_head (self->store, p->pid, p->self_role, &own) == GKX_OK
-        && gkx_store_iterate (self->store, p->pid, s_other (p->self_role), own.seen_seq + 1,
-                              s_not_ack, NULL) == -1) {
+        && gkx_store_holds_other_than (self->store, p->pid, s_other (p->self_role),
+                                       own.seen_seq + 1, GKX_KIND_ACK, &unacknowledged) == GKX_OK
+        && unacknowledged) {
         s_flow (peer, p->pid)->ack_due_ms = s_now_ms () + S_ACK_DELAY_MS;
     }
     return 0;

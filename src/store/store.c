@@ -2591,6 +2591,33 @@ gkx_store_iterate (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int role,
                    s_visit_entry, &ctx);
 }
 
+/* Visits a stored entry for gkx_store_holds_other_than: -1 (stop: found)
+   when its kind is not the one asked about, or cannot be read without a
+   decode. */
+static int
+s_visit_other_kind (const MDB_val *key, const MDB_val *val, void *arg)
+{
+    (void) key;
+    int kind;
+    int other = val->mv_size <= S_ENTRY_PREFIX_BYTES
+                || gkx_entry_peek_kind ((const uint8_t *) val->mv_data + S_ENTRY_PREFIX_BYTES,
+                                        val->mv_size - S_ENTRY_PREFIX_BYTES, &kind) != GKX_OK
+                || kind != *(const int *) arg;
+    return other ? -1 : 0;
+}
+
+int
+gkx_store_holds_other_than (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES], int role,
+                            uint64_t from_seq, int kind, int *found_p)
+{
+    uint8_t start[S_ENTRY_KEY_BYTES];
+    s_entry_key (start, pid, role, from_seq);
+    int rc = s_walk (self, self->entries, start, S_HEAD_KEY_BYTES, start, sizeof start,
+                     s_visit_other_kind, &kind);
+    *found_p = rc == -1;
+    return rc == -1 ? GKX_OK : rc;
+}
+
 int
 gkx_store_evidence (gkx_store_t *self, const uint8_t pid[GKX_ID_BYTES],
                     int (*fn) (const gkx_entry_t *entry, void *arg), void *arg)

@@ -1541,6 +1541,49 @@ s_offer_text (s_node_t *node, const uint8_t pid[GKX_ID_BYTES])
 
 /* Both members derive the same offer and digest from the same entries, and
    the materialised offer moves in the transaction of the entry. */
+/* Asks a's store whether b's chain holds, from seq from on, anything but acks. */
+static int
+s_other_than_acks (s_node_t *a, const uint8_t pid[GKX_ID_BYTES], int role, uint64_t from)
+{
+    int found = -1;
+    ck_assert_int_eq (gkx_store_holds_other_than (a->store, pid, role, from, GKX_KIND_ACK,
+                                                  &found), GKX_OK);
+    ck_assert (found == 0 || found == 1);
+    return found;
+}
+
+/* holds_other_than finds entries other than acks by their kind alone. */
+START_TEST (test_holds_other_than)
+{
+    s_node_t a;
+    s_node_t b;
+    uint8_t pid[GKX_ID_BYTES];
+    s_node_open (&a, NULL);
+    s_node_open (&b, NULL);
+    gkx_entry_t *genesis = s_partner (&a, &b, pid);
+    ck_assert_int_eq (s_other_than_acks (&a, pid, GKX_ROLE_ADVERTISER, 1), 1);
+    ck_assert_int_eq (s_other_than_acks (&a, pid, GKX_ROLE_ADVERTISER, 2), 0);
+    ck_assert_int_eq (s_other_than_acks (&a, pid, GKX_ROLE_PUBLISHER, 1), 0);
+    gkx_entry_t *entries[3];
+    entries[0] = s_ack (&b, pid);
+    entries[1] = s_edit (&b, pid, 300);
+    entries[2] = s_ack (&b, pid);
+    for (int i = 0; i < 3; i++) {
+        s_deliver (&a, entries[i]);
+    }
+    ck_assert_int_eq (s_other_than_acks (&a, pid, GKX_ROLE_PUBLISHER, 1), 1);
+    ck_assert_int_eq (s_other_than_acks (&a, pid, GKX_ROLE_PUBLISHER, 2), 1);
+    ck_assert_int_eq (s_other_than_acks (&a, pid, GKX_ROLE_PUBLISHER, 3), 0);
+    ck_assert_int_eq (s_other_than_acks (&a, pid, GKX_ROLE_PUBLISHER, 99), 0);
+    for (int i = 0; i < 3; i++) {
+        gkx_entry_destroy (&entries[i]);
+    }
+    gkx_entry_destroy (&genesis);
+    s_node_destroy (&a);
+    s_node_destroy (&b);
+}
+END_TEST
+
 /* Asserts a node's partnership counts by status. */
 static void
 s_assert_status_counts (s_node_t *node, size_t active, size_t paused, size_t frozen)
@@ -2861,6 +2904,7 @@ main (void)
     tcase_add_test (tc, test_deliveries_queued);
     tcase_add_test (tc, test_ingest_batch);
     tcase_add_test (tc, test_append_each);
+    tcase_add_test (tc, test_holds_other_than);
     tcase_add_test (tc, test_conversion_counts);
     tcase_add_test (tc, test_notices_queued);
     tcase_add_test (tc, test_notice_of_frozen_partnership);
