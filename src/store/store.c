@@ -2486,12 +2486,17 @@ gkx_store_partnerships (gkx_store_t *self,
     return s_walk (self, self->partnerships, NULL, 0, NULL, 0, s_visit_partnership, &ctx);
 }
 
-int
-gkx_store_partnership_counts (gkx_store_t *self, gkx_store_partnership_counts_t *out)
+/* Calls fn for every partnership record, in pid order, inside one read
+   transaction that fn may read further in; stops at the first result other
+   than GKX_OK and returns it, else GKX_OK (GKX_ESTORE for a damaged key). */
+static int
+s_each_partnership (gkx_store_t *self,
+                    int (*fn) (gkx_store_t *self, MDB_txn *txn, const MDB_val *key,
+                               const MDB_val *val, void *arg),
+                    void *arg)
 {
     MDB_txn *txn;
     MDB_cursor *cursor;
-    memset (out, 0, sizeof *out);
     int rc = s_read_begin (self, &txn, NULL);
     if (rc != GKX_OK) {
         return rc;
@@ -2504,25 +2509,42 @@ gkx_store_partnership_counts (gkx_store_t *self, gkx_store_partnership_counts_t 
     MDB_val val;
     int mrc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
     while (rc == GKX_OK && mrc == 0) {
-        s_prec_t rec;
-        MDB_val none;
-        if (key.mv_size != GKX_ID_BYTES || s_prec_decode (&rec, key.mv_data, &val) != GKX_OK) {
-            rc = GKX_ESTORE;
-        }
-        else if (rec.pub.is_frozen) {
-            out->frozen++;
-        }
-        else if (mdb_get (txn, self->paused, &key, &none) == 0) {
-            out->paused++;
-        }
-        else {
-            out->active++;
-        }
+        rc = key.mv_size == GKX_ID_BYTES ? fn (self, txn, &key, &val, arg) : GKX_ESTORE;
         mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
     }
     mdb_cursor_close (cursor);
     mdb_txn_abort (txn);
-    return rc;
+    return rc == GKX_OK && mrc != MDB_NOTFOUND ? GKX_ESTORE : rc;
+}
+
+/* Counts one partnership by status, for gkx_store_partnership_counts. */
+static int
+s_count_status (gkx_store_t *self, MDB_txn *txn, const MDB_val *key, const MDB_val *val,
+                void *arg)
+{
+    gkx_store_partnership_counts_t *out = arg;
+    s_prec_t rec;
+    MDB_val none;
+    if (s_prec_decode (&rec, key->mv_data, val) != GKX_OK) {
+        return GKX_ESTORE;
+    }
+    if (rec.pub.is_frozen) {
+        out->frozen++;
+    }
+    else if (mdb_get (txn, self->paused, (MDB_val *) key, &none) == 0) {
+        out->paused++;
+    }
+    else {
+        out->active++;
+    }
+    return GKX_OK;
+}
+
+int
+gkx_store_partnership_counts (gkx_store_t *self, gkx_store_partnership_counts_t *out)
+{
+    memset (out, 0, sizeof *out);
+    return s_each_partnership (self, s_count_status, out);
 }
 
 int
@@ -3844,42 +3866,34 @@ s_counts_read (gkx_store_t *self, MDB_txn *txn, const uint8_t pid[GKX_ID_BYTES],
     return rc == GKX_OK ? GKX_OK : GKX_ESTORE;
 }
 
+/* Context of gkx_store_conversion_counts. */
+typedef struct {
+    uint64_t day;
+    gkx_store_conversion_counts_t counts;
+} s_conversion_counts_ctx_t;
+
+/* Adds one partnership's counts, for gkx_store_conversion_counts. */
+static int
+s_count_conversions (gkx_store_t *self, MDB_txn *txn, const MDB_val *key, const MDB_val *val,
+                     void *arg)
+{
+    (void) val;
+    s_conversion_counts_ctx_t *ctx = arg;
+    uint8_t pid[GKX_ID_BYTES];
+    memcpy (pid, key->mv_data, GKX_ID_BYTES);
+    return s_counts_read (self, txn, pid, ctx->day, &ctx->counts);
+}
+
 int
 gkx_store_conversion_counts (gkx_store_t *self, uint64_t day, gkx_store_conversion_counts_t *out)
 {
     assert (self && out);
-    MDB_txn *txn;
-    MDB_cursor *cursor;
-    gkx_store_conversion_counts_t counts;
-    memset (&counts, 0, sizeof counts);
-    int rc = s_read_begin (self, &txn, NULL);
-    if (rc != GKX_OK) {
-        return rc;
-    }
-    if (mdb_cursor_open (txn, self->partnerships, &cursor) != 0) {
-        mdb_txn_abort (txn);
-        return GKX_ESTORE;
-    }
-    MDB_val key;
-    MDB_val val;
-    int mrc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
-    while (rc == GKX_OK && mrc == 0) {
-        uint8_t pid[GKX_ID_BYTES];
-        if (key.mv_size != GKX_ID_BYTES) {
-            rc = GKX_ESTORE;
-            break;
-        }
-        memcpy (pid, key.mv_data, GKX_ID_BYTES);
-        rc = s_counts_read (self, txn, pid, day, &counts);
-        mrc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
-    }
-    mdb_cursor_close (cursor);
-    mdb_txn_abort (txn);
-    if (rc == GKX_OK && mrc != MDB_NOTFOUND) {
-        rc = GKX_ESTORE;
-    }
+    s_conversion_counts_ctx_t ctx;
+    memset (&ctx, 0, sizeof ctx);
+    ctx.day = day;
+    int rc = s_each_partnership (self, s_count_conversions, &ctx);
     if (rc == GKX_OK) {
-        *out = counts;
+        *out = ctx.counts;
     }
     return rc;
 }
