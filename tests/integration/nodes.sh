@@ -4,9 +4,10 @@
 # A node NAME lives in $T/NAME with its log in $T/NAME.log and its card in $T/NAME.card;
 # node_pid NAME is its process id while it runs.
 
-# free_port: prints a TCP port on 127.0.0.1 that is free right now.
+# free_port: prints a TCP port on 127.0.0.1 that is free right now, below the ephemeral range
+# from which other suites' client connections take theirs (free_port.py says why).
 free_port() {
-    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/free_port.py"
 }
 
 # node_init NAME ROLE [ACCEPT]: gkx init with free ports; writes $T/NAME.card.

@@ -24,19 +24,19 @@ import email.policy
 import json
 import os
 import signal
-import socket
 import sys
 import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from free_port import free_ports  # noqa: E402  (beside this file)
 
 # Digits of the message files' numbers.
 NUMBER_DIGITS = 4
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that is free right now (free_port.py: below the ephemeral range)."""
+    return free_ports(1)[0]
 
 
 def next_number(out):

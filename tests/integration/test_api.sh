@@ -9,16 +9,8 @@ plan 30
 A="$T/adv" P="$T/pub"
 PY=/usr/bin/python3
 
-# free_ports N: prints N distinct free TCP ports on 127.0.0.1, chosen by the OS.
-free_ports() {
-    "$PY" - "$1" <<'PY'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-}
+# free_ports N: prints N distinct free TCP ports on 127.0.0.1 (free_port.py).
+free_ports() { "$PY" "$(dirname "$0")/free_port.py" "$1"; }
 
 # start_node DIR ROLE NAME: inits a node on free ports and starts gkxd, retrying with new
 # ports if one was taken meanwhile; sets the node's API address in API_<role>.

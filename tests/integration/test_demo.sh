@@ -11,6 +11,7 @@
 
 SRC=${GKX_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 DEMO="$SRC/scripts/demo"
+PY=/usr/bin/python3
 if ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
     echo "1..0 # SKIP python3-aiosmtpd is not installed (scripts/deps installs it)"
     exit 0
@@ -138,8 +139,12 @@ t_interrupt() {
     local pid status
     mkdir -p "$T/stopped"
     set -m
-    TMPDIR="$T/stopped" GKX_DEMO_BUILDDIR="$GKX_BUILDDIR" GKX_TIME_SCALE="$GKX_TIME_SCALE" "$DEMO" \
-        >"$T/stopped.out" 2>&1 &
+    # A shell's background jobs start with SIGINT ignored, and bash cannot trap a signal ignored
+    # on entry: under such a runner (a CI job started with &) the Ctrl-C would not reach the
+    # demo. A terminal's Ctrl-C finds it at its default, so it is reset before the demo starts.
+    TMPDIR="$T/stopped" GKX_DEMO_BUILDDIR="$GKX_BUILDDIR" GKX_TIME_SCALE="$GKX_TIME_SCALE" "$PY" -c \
+        'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+        "$DEMO" >"$T/stopped.out" 2>&1 &
     pid=$!
     set +m
     wait_for 60 grep -q '^== 2\.' "$T/stopped.out" || { kill -KILL -- -"$pid"; cat "$T/stopped.out"; return 1; }
